@@ -1,0 +1,263 @@
+"""Signer: the object most users touch. Source -> key cache -> active key -> token cache.
+
+The hot path (:meth:`Signer.token` on a cache hit) reads two clocks, one snapshot attribute and
+one dict entry, and takes no lock. Everything that can change the signing key — a refreshed
+keyset, or the instant a key's window opens or closes — goes through :meth:`Signer._select`,
+which builds a new immutable snapshot; readers switch to it by reading one attribute.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from r2jwt.claims import DEFAULT_TTL, check_country, check_extra, check_mid, check_ttl
+from r2jwt.clock import Clock, SystemClock
+from r2jwt.errors import NoActiveKeyError
+from r2jwt.jws import HS256Key
+from r2jwt.key_cache import KeyCache
+from r2jwt.keys import Key, KeySet
+from r2jwt.sources import open_source
+from r2jwt.sources.base import Source
+from r2jwt.token_cache import DEFAULT_TOKEN_CACHE_SIZE, TokenCache
+
+__all__ = ["Signer"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """What the hot path needs, valid until ``select_until`` (wall) and ``refresh_due``
+    (monotonic)."""
+
+    keyset: KeySet | None
+    key: Key | None
+    signing_key: HS256Key
+    not_after: float  # the active key's end, Unix seconds (inf when open)
+    select_until: float
+    refresh_due: float
+
+
+# Before the first selection: every deadline has passed, so the first call selects.
+_NOTHING_YET = _Snapshot(None, None, HS256Key("", b""), math.inf, -math.inf, -math.inf)
+
+# A cached token: (token, the HS256Key that signed it, wall time until which it is reused).
+_Entry = tuple[str, HS256Key, float]
+
+
+class Signer:
+    """Signs R2 tokens with the active key of a source.
+
+    :param source: a source URL (``env://``, ``file:///…``, ``aws-sm://…``, ``vault://…``), a
+        :class:`~r2jwt.sources.Source`, or None for ``$R2JWT_SOURCE`` (else ``env://``).
+    :param refresh_interval: seconds between fetches of the keyset (default 300).
+    :param max_stale: seconds the last good keyset keeps serving while fetches fail (default
+        3600); after that signing fails closed.
+    :param clock: wall and monotonic clocks (tests inject a fake one).
+    :param token_cache_size: how many distinct tokens :meth:`token` keeps (default 10,000;
+        0 turns the cache off).
+
+    Thread-safe. Use it as a context manager, or call :meth:`close` when done.
+    """
+
+    def __init__(
+        self,
+        source: str | Source | None = None,
+        *,
+        refresh_interval: float = 300.0,
+        max_stale: float = 3600.0,
+        clock: Clock | None = None,
+        token_cache_size: int = DEFAULT_TOKEN_CACHE_SIZE,
+    ) -> None:
+        clock = clock or SystemClock()
+        self._source = open_source(source)
+        self._cache = KeyCache(
+            self._source, refresh_interval=refresh_interval, max_stale=max_stale, clock=clock
+        )
+        self._tokens: TokenCache[_Entry] = TokenCache(token_cache_size)
+        self._wall = clock.time
+        self._monotonic = clock.monotonic
+        self._snapshot = _NOTHING_YET
+        self._signing_key_of: dict[str, tuple[bytes, HS256Key]] = {}
+        self.minted = 0
+
+    # -- signing ---------------------------------------------------------------------------------
+
+    def token(
+        self,
+        mid: str | int | None = None,
+        country: str | None = None,
+        ttl: int = DEFAULT_TTL,
+        extra: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A token for these claims, reused from the cache while >= 1/4 of its life remains.
+
+        ``mid`` (merchant id; an int is sent as its decimal string) and ``country`` (ISO 3166-1
+        alpha-2) are omitted when None or ""; ``ttl`` is the lifetime in seconds (1..86400);
+        ``extra`` adds claims other than exp / mid / country.
+        """
+        now = self._wall()
+        snap = self._snapshot
+        if now >= snap.select_until or self._monotonic() >= snap.refresh_due:
+            snap = self._select(now)
+        cache_key: tuple[Any, ...] = (
+            (mid, country, ttl) if extra is None else (mid, country, ttl, _freeze(extra))
+        )
+        entry = self._tokens.get(cache_key)
+        # type(ttl) is int: 600.0 and True compare equal to valid ints but are not valid ttls.
+        if (
+            entry is not None
+            and entry[1] is snap.signing_key
+            and now < entry[2]
+            and type(ttl) is int
+        ):
+            self._tokens.hits += 1
+            return entry[0]
+        self._tokens.misses += 1
+
+        mid_claim = check_mid(mid)
+        token, exp = self._sign(snap, now, mid_claim, country, ttl, extra)
+        if not (mid is None or type(mid) is str):
+            # Only str and None mids key the cache: an int 1 equals True and 1.0, which are not
+            # valid mids, so an int is cached under its decimal string.
+            cache_key = (mid_claim, *cache_key[1:])
+        self._tokens.put(cache_key, (token, snap.signing_key, exp - (exp - now) / 4))
+        return token
+
+    def mint(
+        self,
+        mid: str | int | None = None,
+        country: str | None = None,
+        ttl: int = DEFAULT_TTL,
+        extra: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A freshly signed token; same arguments as :meth:`token`, never cached."""
+        now = self._wall()
+        snap = self._snapshot
+        if now >= snap.select_until or self._monotonic() >= snap.refresh_due:
+            snap = self._select(now)
+        return self._sign(snap, now, check_mid(mid), country, ttl, extra)[0]
+
+    def _sign(
+        self,
+        snap: _Snapshot,
+        now: float,
+        mid: str | None,
+        country: object,
+        ttl: object,
+        extra: Mapping[str, Any] | None,
+    ) -> tuple[str, int]:
+        country_claim = check_country(country)
+        lifetime = check_ttl(ttl)
+        extra_claims = check_extra(extra)
+        # A token never outlives its key.
+        exp = int(now) + lifetime
+        if exp > snap.not_after:
+            exp = math.floor(snap.not_after)
+        token = snap.signing_key.sign(exp, mid, country_claim, extra_claims)
+        self.minted += 1
+        return token, exp
+
+    # -- choosing the key ------------------------------------------------------------------------
+
+    def _select(self, now: float) -> _Snapshot:
+        """Fetch (when due) and choose the active key at ``now``; publish a new snapshot."""
+        keyset = self._cache.get()
+        key = keyset.active_at(now)
+        if key is None:
+            raise NoActiveKeyError(_no_active_key_message(keyset, now, self._source.name))
+        change = keyset.next_change_after(now)
+        snap = _Snapshot(
+            keyset=keyset,
+            key=key,
+            signing_key=self._signing_key(key),
+            not_after=key.ends,
+            select_until=math.inf if change is None else change,
+            refresh_due=self._cache.due_at,
+        )
+        self._snapshot = snap
+        return snap
+
+    def _signing_key(self, key: Key) -> HS256Key:
+        """The HS256Key for ``key``, reused while kid and secret are unchanged so a refresh that
+        brings the same key does not empty the token cache."""
+        secret = key.secret.encode()
+        cached = self._signing_key_of.get(key.kid)
+        if cached is not None and cached[0] == secret:
+            return cached[1]
+        signing_key = HS256Key(key.kid, secret)
+        self._signing_key_of = {key.kid: (secret, signing_key)}  # only the active key is needed
+        return signing_key
+
+    # -- keys --------------------------------------------------------------------------------------
+
+    def refresh(self) -> KeySet:
+        """Fetch the keyset now (coalesced with a fetch in flight or one under a second old) and
+        re-select the active key. Raises the fetch's error when it fails."""
+        keyset = self._cache.refresh()
+        self._snapshot = _NOTHING_YET  # the next call re-selects from the fresh keyset
+        return keyset
+
+    def keyset(self) -> KeySet:
+        """The current keyset (loading it first if needed)."""
+        return self._cache.get()
+
+    @property
+    def source(self) -> Source:
+        """Where the keys come from."""
+        return self._source
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and state for monitoring; never contains key material."""
+        snap = self._snapshot
+        error = self._cache.last_error
+        return {
+            "source": self._source.name,
+            "active_kid": snap.key.kid if snap.key is not None else None,
+            "keyset_age": self._cache.keyset_age,
+            "fetches": self._cache.fetches,
+            "failures": self._cache.failures,
+            "last_error": None if error is None else f"{type(error).__name__}: {error}",
+            "token_cache_hits": self._tokens.hits,
+            "token_cache_misses": self._tokens.misses,
+            "token_cache_size": len(self._tokens),
+            "tokens_minted": self.minted,
+        }
+
+    # -- lifetime ----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Drop cached tokens and release the source."""
+        self._tokens.clear()
+        self._cache.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Signer({self._source.name!r})"
+
+
+def _freeze(extra: Mapping[str, Any]) -> str:
+    """A hashable cache key for extra claims (they are checked before anything is signed)."""
+    check_extra(extra)
+    return json.dumps(extra, sort_keys=True, separators=(",", ":"))
+
+
+def _no_active_key_message(keyset: KeySet, now: float, source: str) -> str:
+    states = ", ".join(f"{k.kid} {keyset.state_of(k.kid, now)}" for k in keyset)
+    return (
+        f"no key in {source} is active now ({states}); add one with 'r2jwt keys add' "
+        f"or fix the not_before / not_after times"
+    )
