@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: help venv dev demo test lint typecheck unit bench clean
+.PHONY: help venv dev demo test lint typecheck unit bench checkov clean
 
 help:
 	@echo "make demo   set up, sign a token from the embedded demo keyset, show it decoded"
@@ -40,6 +40,22 @@ demo: $(VENV)/.core
 	@echo "== r2jwt decode --verify (signature checked with PyJWT)"
 	@$(BIN)/r2jwt --source '$(DEMO_SOURCE)' decode --verify - < $(VENV)/demo-token
 
+# checkov lives in a venv of its own: its pinned dependency tree must not meet the package's.
+# tests/test_terraform.py runs it (offline, --skip-download) when this venv exists.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.checkov-$(CHECKOV_VERSION)
+
+$(CHECKOV_STAMP):
+	@test -n "$(PYTHON)" || { echo "r2jwt needs Python 3.11 or newer on PATH" >&2; exit 1; }
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip --disable-pip-version-check -q install "checkov==$(CHECKOV_VERSION)"
+	@touch $@
+
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov -d terraform --framework terraform --skip-download --quiet --compact
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
@@ -47,8 +63,8 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy --strict src
 
-unit: $(VENV)/.dev
-	$(BIN)/pytest -q
+unit: $(VENV)/.dev $(CHECKOV_STAMP)
+	R2JWT_CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/pytest -q
 
 test: lint typecheck unit
 
@@ -56,4 +72,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
