@@ -120,10 +120,15 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _load_keyset(args: argparse.Namespace) -> Any:
+    return _load(args)[0]
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The source's keyset, and the signer's stats view of it."""
     from r2jwt.signer import Signer
 
     with Signer(args.source) as signer:
-        return signer.keyset()
+        return signer.keyset(), signer.stats()
 
 
 def cmd_keys_list(args: argparse.Namespace, out: TextIO) -> int:
@@ -167,15 +172,15 @@ def cmd_keys_check(args: argparse.Namespace, out: TextIO) -> int:
     warnings: list[str] = []
     active_kid = None
     try:
-        keyset = _load_keyset(args)
+        keyset, stats = _load(args)
     except R2JWTError as exc:
         problems.append(f"cannot load the keyset: {exc}")
     else:
+        active_kid = stats.active_kid
         active = keyset.active_at(now)
         if active is None:
             problems.append("no key is active; add one with 'r2jwt keys add'")
         else:
-            active_kid = active.kid
             ends_in = active.ends - now
             if ends_in <= window and keyset.active_at(active.ends) is None:
                 problems.append(
