@@ -6,12 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: help venv dev demo test lint typecheck unit bench checkov clean
+.PHONY: help venv dev demo test lint typecheck unit bench fleet checkov clean
 
 help:
 	@echo "make demo   set up, sign a token from the embedded demo keyset, show it decoded"
 	@echo "make test   set up, then ruff, mypy --strict src, pytest"
 	@echo "make bench  performance figures (see README, Performance)"
+	@echo "make fleet  1,000 signers through a rotation and an outage (docs/operations.md)"
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "r2jwt needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -70,6 +71,10 @@ test: lint typecheck unit
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
+
+# 1,000 signers through a rotation and an outage (docs/operations.md); about 80 s.
+fleet: $(VENV)/.core
+	$(BIN)/python bench/fleet.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

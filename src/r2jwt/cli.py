@@ -37,6 +37,9 @@ sources: env:// (default, or $R2JWT_SOURCE), file:///abs/path.json, aws-sm://SEC
 vault://MOUNT/PATH. Times (T) are RFC 3339 or relative: now, +30m, +1h, +7d.
 """
 
+#: Signer's default refresh_interval, for advice about scheduling a new key.
+DEFAULT_REFRESH_INTERVAL = 300.0
+
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -250,10 +253,19 @@ def cmd_keys_add(args: argparse.Namespace, out: TextIO) -> int:
     key = Key(args.kid, Secret(_read_secret(args)), not_before, not_after)
     source = _writable_source(args)
     try:
-        add_key(source, key)
+        keyset = add_key(source, key)
     finally:
         source.close()
     _say(f"added key {key.kid!r} to {source.name}; it signs from {_iso(not_before)}")
+    lead = not_before.timestamp() - now
+    replaces = any(k.eligible_at(now) for k in keyset if k.kid != key.kid)
+    if replaces and lead < DEFAULT_REFRESH_INTERVAL:
+        _say(
+            f"note: signers refresh every {DEFAULT_REFRESH_INTERVAL:.0f} s by default, so they "
+            f"will switch to {key.kid!r} at different moments over the next "
+            f"{DEFAULT_REFRESH_INTERVAL:.0f} s (both keys stay valid meanwhile); for a switch at "
+            f"one instant, schedule it at least one refresh interval ahead: --not-before +10m"
+        )
     return 0
 
 

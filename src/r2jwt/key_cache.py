@@ -4,10 +4,10 @@ Behaviour (DESIGN.md, "Caching and failure"):
 
 - **First load blocks**, single-flight: however many threads ask at once, one fetch runs and the
   others wait for its result.
-- **Refresh-ahead in the background.** Once the keyset is older than ``refresh_interval`` (±10 %
-  jitter, so a fleet started together spreads out), the first caller to notice starts a fetch on
-  a daemon thread and goes on with the keyset it has. Callers never wait for the network again,
-  and only one fetch runs at a time.
+- **Refresh-ahead in the background.** Once the keyset is older than ``refresh_interval`` (less
+  up to 10 % jitter, so a fleet started together spreads out), the first caller to notice starts
+  a fetch on a daemon thread and goes on with the keyset it has. Callers never wait for the
+  network again, and only one fetch runs at a time.
 - **Stale-if-error.** A failed fetch, or a new document that does not parse, never replaces the
   good keyset. Transient failures are retried with exponential backoff and full jitter, capped at
   ``refresh_interval``; permanent ones (not found, denied, invalid document) at the normal
@@ -50,7 +50,9 @@ log = logging.getLogger("r2jwt")
 FORCED_REFRESH_REUSE = 1.0
 #: First retry after a transient failure waits up to this long (seconds); it doubles each time.
 BACKOFF_BASE = 1.0
-#: Refresh times vary by this fraction either way, so instances started together spread out.
+#: Refresh times are drawn from [refresh_interval * (1 - JITTER), refresh_interval], so that
+#: instances started together spread out while refresh_interval stays the longest a keyset goes
+#: unrefreshed: a key scheduled one interval ahead reaches every healthy instance in time.
 JITTER = 0.1
 
 Spawn = Callable[[Callable[[], None]], None]
@@ -280,7 +282,9 @@ class KeyCache:
         self._error = exc
         if _transient(exc):
             # Full jitter: anywhere up to base * 2^n, capped, so a fleet does not retry in step.
-            ceiling = min(self.refresh_interval, BACKOFF_BASE * 2.0**self._failures_in_row)
+            # (The exponent is capped: a days-long outage must not overflow the float.)
+            doubling = 2.0 ** min(self._failures_in_row, 32)
+            ceiling = min(self.refresh_interval, BACKOFF_BASE * doubling)
             delay = self._random.uniform(0, ceiling)
         else:
             delay = self._jittered(self.refresh_interval)
@@ -296,7 +300,7 @@ class KeyCache:
             self._on_update()
 
     def _jittered(self, seconds: float) -> float:
-        return seconds * self._random.uniform(1 - JITTER, 1 + JITTER)
+        return seconds * self._random.uniform(1 - JITTER, 1)
 
     def _wall(self, monotonic: float) -> datetime:
         """A monotonic instant as a wall-clock datetime (for messages and stats)."""
