@@ -33,8 +33,6 @@ class _Snapshot:
     """What the hot path needs, valid until ``select_until`` (wall) and ``refresh_due``
     (monotonic)."""
 
-    keyset: KeySet | None
-    key: Key | None
     signing_key: HS256Key
     not_after: float  # the active key's end, Unix seconds (inf when open)
     select_until: float
@@ -42,7 +40,7 @@ class _Snapshot:
 
 
 # Before the first selection: every deadline has passed, so the first call selects.
-_NOTHING_YET = _Snapshot(None, None, HS256Key("", b""), math.inf, -math.inf, -math.inf)
+_NOTHING_YET = _Snapshot(HS256Key("", b""), math.inf, -math.inf, -math.inf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +201,6 @@ class Signer:
             raise NoActiveKeyError(_no_active_key_message(keyset, now, self._source.name))
         change = keyset.next_change_after(now)
         snap = _Snapshot(
-            keyset=keyset,
-            key=key,
             signing_key=self._signing_key(key),
             not_after=key.ends,
             select_until=math.inf if change is None else change,
