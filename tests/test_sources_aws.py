@@ -51,12 +51,26 @@ KEYSET = keyset_doc(
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def moto() -> Iterator[MotoServer]:
     server = MotoServer()
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def admin(moto: MotoServer) -> Iterator[Any]:
+    """The test's own client, configured explicitly so that no test's environment affects it."""
+    client = boto3.session.Session().client(
+        "secretsmanager",
+        region_name=REGION,
+        endpoint_url=moto.endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    yield client
+    client.close()
 
 
 @dataclass
@@ -89,7 +103,9 @@ class Aws:
 
 
 @pytest.fixture
-def aws(moto: MotoServer, clean_env: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
+def aws(
+    moto: MotoServer, admin: Any, clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Aws]:
     # Only what the test sets: no ~/.aws files, no instance metadata lookups.
     for name, value in {
         "AWS_ENDPOINT_URL": moto.endpoint,
@@ -101,10 +117,8 @@ def aws(moto: MotoServer, clean_env: pytest.MonkeyPatch, tmp_path: Path) -> Iter
         "AWS_EC2_METADATA_DISABLED": "true",
     }.items():
         clean_env.setenv(name, value)
-    client = boto3.session.Session().client("secretsmanager", region_name=REGION)
-    yield Aws(moto, client, clean_env)
+    yield Aws(moto, admin, clean_env)
     moto.clear_faults()
-    client.close()
 
 
 def closed_port() -> int:
@@ -521,6 +535,18 @@ def test_a_refused_move_that_is_no_race_is_not_called_a_conflict(aws: Aws) -> No
     assert not isinstance(info.value, WriteConflictError)
     assert aws.kids(name) == ["k1"]
     assert len(aws.stages(name)) == 1
+
+
+def test_a_move_whose_answer_was_lost_is_a_success(aws: Aws) -> None:
+    # The label moved, but the caller got an error back (a retry, a dropped response): asking
+    # where AWSCURRENT is tells the write it succeeded.
+    name = aws.secret(keyset_doc({"kid": "k1", "secret": CANARY}))
+    aws.server.fail(
+        "UpdateSecretVersionStage", "InvalidParameterException", secret_id=name, times=1, after=True
+    )
+    add_key(open_source(f"aws-sm://{name}"), new_key("k2"))
+    assert aws.kids(name) == ["k1", "k2"]
+    assert sorted(aws.stages(name).values()) == [["AWSCURRENT"], ["AWSPREVIOUS"]]
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ class Fault:
     message: str
     secret_id: str | None
     times: int | None  # None: every matching call
+    after: bool  # let moto act on the call first, as when a response is lost on the way back
 
 
 class MotoServer:
@@ -89,10 +90,12 @@ class MotoServer:
         message: str = "",
         secret_id: str | None = None,
         times: int | None = None,
+        after: bool = False,
     ) -> None:
-        """Answer ``operation`` (on ``secret_id``, or on any secret) with an AWS error."""
+        """Answer ``operation`` (on ``secret_id``, or on any secret) with an AWS error; with
+        ``after``, moto carries the call out first and only its answer is replaced."""
         with self._lock:
-            fault = Fault(status, code, message, secret_id, times)
+            fault = Fault(status, code, message, secret_id, times, after)
             self._faults.setdefault(operation, []).append(fault)
 
     def clear_faults(self) -> None:
@@ -128,6 +131,8 @@ class MotoServer:
             fault = self._fault_for(call)
             if fault is None:
                 return app(environ, start_response)
+            if fault.after:
+                b"".join(app(environ, lambda *_: None))
             payload = json.dumps({"__type": fault.code, "message": fault.message}).encode()
             start_response(
                 f"{fault.status} Injected",
