@@ -476,11 +476,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(_join_negative_times(sys.argv[1:] if argv is None else argv))
     args.source = getattr(args, "source", None)
     args.debug = getattr(args, "debug", False)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="r2jwt: %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=logging.WARNING, format="r2jwt: %(message)s", stream=sys.stderr)
+    # --debug details r2jwt's own logger only: at DEBUG, SDK loggers (botocore's above all) print
+    # request and response bodies, and those hold the secrets.
+    if args.debug:
+        logging.getLogger("r2jwt").setLevel(logging.DEBUG)
     try:
         code: int = args.func(args, sys.stdout)
         return code
