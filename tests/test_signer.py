@@ -270,7 +270,7 @@ class TestLoading:
     def test_first_load_error_is_raised(self, clock: FakeClock) -> None:
         with pytest.raises(SourceNotFoundError):
             Signer(MemorySource(), clock=clock, spawn=run_now).token()
-        with pytest.raises(KeySetError):
+        with pytest.raises(KeySetError, match=r"^memory://: the keyset document needs"):
             Signer(MemorySource("{}"), clock=clock, spawn=run_now).token()
 
     def test_stale_if_error_then_fail_closed(self, source: MemorySource, clock: FakeClock) -> None:

@@ -38,7 +38,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from r2jwt.clock import Clock
-from r2jwt.errors import ConfigurationError, R2JWTError, SourceError, StaleKeySetError
+from r2jwt.errors import (
+    ConfigurationError,
+    KeySetError,
+    R2JWTError,
+    SourceError,
+    StaleKeySetError,
+)
 from r2jwt.keys import KeySet, format_time
 from r2jwt.sources.base import Source
 
@@ -238,7 +244,7 @@ class KeyCache:
             ):
                 keyset = self._keyset  # unchanged: skip parsing
             else:
-                keyset = KeySet.parse(document.data)
+                keyset = _parse(document.data, self.source.name)
         except R2JWTError as exc:
             self._failed(exc, forced=forced)
             raise
@@ -361,6 +367,14 @@ class KeyCache:
         if self._due_at == math.inf:
             self._due_at = self._clock.monotonic()
         self.source.reset()
+
+
+def _parse(data: bytes, source: str) -> KeySet:
+    """Parse a fetched document; an error names the source as well as the kid and field."""
+    try:
+        return KeySet.parse(data)
+    except KeySetError as exc:
+        raise KeySetError(f"{source}: {exc}", kid=exc.kid, field=exc.field) from None
 
 
 def _transient(error: R2JWTError) -> bool:
