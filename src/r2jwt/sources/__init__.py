@@ -25,6 +25,7 @@ DEFAULT_SOURCE = "env://"
 BUILTIN_SOURCES: dict[str, str] = {
     "env": "r2jwt.sources.env:EnvSource",
     "file": "r2jwt.sources.file:FileSource",
+    "vault": "r2jwt.sources.vault:VaultSource",
 }
 
 log = logging.getLogger("r2jwt")
