@@ -796,23 +796,20 @@ class VaultSource(Source):
                 f"to the path it is enabled at ('vault auth list')",
                 source=self.name,
             )
-        # Vault answers an unauthenticated request to a path no auth method serves with 403.
-        if self.auth == "approle" and isinstance(exc, errors.Forbidden):
-            return SourceError(
-                f"Vault approle login at {where} was refused (403): is AppRole auth enabled at "
-                f"auth/{self.auth_mount}? Set ?auth_mount= to its path ('vault auth list')",
-                source=self.name,
-            )
+        # Vault answers an unauthenticated request to a path no auth method serves with 403,
+        # so a 403 may also mean the method is enabled elsewhere.
+        enabled = f"that {self.auth} auth is enabled at auth/{self.auth_mount} (?auth_mount=)"
         if self.auth == "approle":
             hint = (
                 "check VAULT_ROLE_ID and VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE); a secret ID "
                 "may have expired or used up its uses"
             )
+            if isinstance(exc, errors.Forbidden):
+                hint += f"; and check {enabled}"
         else:
             hint = (
                 f"check that role {self._kubernetes_role()!r} binds this pod's service "
-                f"account and namespace, that the token file is this pod's, and that "
-                f"Kubernetes auth is enabled at auth/{self.auth_mount} (?auth_mount=)"
+                f"account and namespace, that the token file is this pod's, and {enabled}"
             )
         return SourceError(
             f"Vault {self.auth} login at {where} failed ({said}); {hint}", source=self.name
