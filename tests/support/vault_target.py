@@ -102,7 +102,8 @@ class FakeTarget(Target):
     def delete_latest(self, path: str) -> None:
         import hvac
 
-        client = hvac.Client(url=self.fake.addr if self.fake else "", token=self.root_token)
+        assert self.fake is not None
+        client = hvac.Client(url=self.fake.addr, token=self.root_token)
         try:
             client.secrets.kv.v2.delete_latest_version_of_secret(path, mount_point=self.kv2)
         finally:
