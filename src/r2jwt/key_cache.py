@@ -203,7 +203,7 @@ class KeyCache:
         )
         if not self._failing_closed:
             self._failing_closed = True
-            log.error("r2jwt: %s", stale)
+            log.error("%s", stale)
         return stale
 
     # -- fetching --------------------------------------------------------------------------------
@@ -252,7 +252,7 @@ class KeyCache:
         if self._error is not None:
             assert self._incident_since is not None
             log.warning(
-                "r2jwt: keys from %s are fresh again after %d failed refreshes over %.0f s",
+                "keys from %s are fresh again after %d failed refreshes over %.0f s",
                 self.source.name,
                 self._failures_in_row,
                 now - self._incident_since,
@@ -271,7 +271,7 @@ class KeyCache:
             self._incident_since = now
             if self._keyset is not None:
                 log.warning(
-                    "r2jwt: refreshing keys from %s failed (%s: %s); serving the last good "
+                    "refreshing keys from %s failed (%s: %s); serving the last good "
                     "keyset and retrying%s",
                     self.source.name,
                     type(exc).__name__,
@@ -280,7 +280,7 @@ class KeyCache:
                 )
             else:
                 log.warning(
-                    "r2jwt: loading keys from %s failed (%s: %s)",
+                    "loading keys from %s failed (%s: %s)",
                     self.source.name,
                     type(exc).__name__,
                     exc,

@@ -287,7 +287,7 @@ class AwsSecretsManagerSource(Source):
         except (BotoCoreError, ClientError) as exc:
             reason = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
             log.warning(
-                "r2jwt: could not remove the label %s from version %s of secret %r (%s); it is "
+                "could not remove the label %s from version %s of secret %r (%s); it is "
                 "harmless and the next write takes it over",
                 PENDING_LABEL,
                 version,
