@@ -58,8 +58,8 @@ checkov: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov -d terraform --framework terraform --skip-download --quiet --compact
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests examples $(wildcard bench)
+	$(BIN)/ruff format --check src tests examples $(wildcard bench)
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy --strict src

@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -553,3 +554,16 @@ def test_unknown_names_are_attribute_errors() -> None:
         r2jwt.http.Nope  # noqa: B018
     assert {"RequestsAuth", "HTTPXAuth"} <= set(dir(r2jwt.http))
 
+
+def test_the_example_runs() -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "call_r2.py"
+    proc = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, check=True, timeout=60
+    )
+    lines = proc.stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["requests", "200"],
+        ["httpx", "200"],
+        ["after", "rotation"],
+    ]
+    assert lines[2].endswith("200 example-rotated - refused first: [401]")
