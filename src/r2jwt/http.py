@@ -128,7 +128,7 @@ class _Bearer:
                 token = self.token()
         except R2JWTError as exc:
             log.debug(
-                "r2jwt: R2 answered 401 to kid %s and the keys could not be refreshed "
+                "R2 answered 401 to kid %s and the keys could not be refreshed "
                 "(%s); returning the 401",
                 sent_kid,
                 type(exc).__name__,
@@ -137,12 +137,12 @@ class _Bearer:
         kid = _kid_of(token)
         if kid == sent_kid:
             log.debug(
-                "r2jwt: R2 answered 401 to kid %s, which is still the active kid after a "
+                "R2 answered 401 to kid %s, which is still the active kid after a "
                 "refresh; returning the 401",
                 sent_kid,
             )
             return None
-        log.info("r2jwt: R2 answered 401 to kid %s; retrying once with kid %s", sent_kid, kid)
+        log.info("R2 answered 401 to kid %s; retrying once with kid %s", sent_kid, kid)
         return token
 
     def __repr__(self) -> str:
