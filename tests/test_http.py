@@ -312,6 +312,21 @@ def test_401_with_the_kid_unchanged_is_returned(
     assert store.reads == 2  # refreshed once to find out
 
 
+def test_a_stream_of_401s_the_keys_cannot_fix_costs_one_fetch_per_holdoff(
+    client: Any, r2: R2Server, store: MemorySource, signer: Signer, fake_clock: FakeClock
+) -> None:
+    from r2jwt.http import REFRESH_HOLDOFF
+
+    r2.deny = True
+    for _ in range(20):  # one 401 every half second
+        assert client.send(client.auth(signer), r2.url).status == 401
+        fake_clock.advance(REFRESH_HOLDOFF / 20)
+    assert store.reads == 2  # the first load, and one refresh for the whole hold-off
+    fake_clock.advance(0.01)
+    assert client.send(client.auth(signer), r2.url).status == 401
+    assert store.reads == 3
+
+
 def test_never_more_than_one_retry(
     client: Any, r2: R2Server, store: MemorySource, signer: Signer
 ) -> None:

@@ -10,8 +10,11 @@ a 401 the same way (:meth:`_Bearer.retry_token`):
 1. If the kid the request was signed with is no longer the active one (the signer switched since
    it signed), retry at once with a new token; nothing is fetched (DESIGN.md, "Caching and
    failure").
-2. Otherwise call :meth:`Signer.refresh` — coalesced, so twenty 401s at once cause one fetch —
-   and if the active kid changed, retry with a token of the new kid.
+2. Otherwise call :meth:`Signer.refresh` — coalesced, so twenty 401s at once cause one fetch,
+   and reusing a forced fetch under ``REFRESH_HOLDOFF`` seconds old, so that a steady stream of
+   401s a new key would not fix (a merchant R2 does not know, say) costs one fetch per 10 s per
+   signer, not one per second — and if the active kid changed, retry with a token of the new
+   kid.
 3. Otherwise (the kid is still the active one, or the refresh failed) the caller gets the 401
    as it came. A request is retried at most once, and only when its body can be sent again:
    bytes, text, JSON and form bodies can; generators, iterators and unseekable streams cannot
@@ -40,6 +43,9 @@ if TYPE_CHECKING:
 __all__ = ["HTTPXAuth", "RequestsAuth"]
 
 log = logging.getLogger("r2jwt.http")
+
+#: A 401 reuses a forced refresh this recent (seconds) instead of fetching again.
+REFRESH_HOLDOFF = 10.0
 
 # Public name -> (module that defines it, the third-party package it needs, the extra).
 _LAZY = {
@@ -124,7 +130,7 @@ class _Bearer:
             token = self.token()
             if _kid_of(token) == sent_kid:
                 # Still the active kid as far as we know: only the store can say otherwise.
-                self.signer.refresh()
+                self.signer.refresh(reuse_within=REFRESH_HOLDOFF)
                 token = self.token()
         except R2JWTError as exc:
             log.debug(

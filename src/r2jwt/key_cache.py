@@ -154,8 +154,9 @@ class KeyCache:
             raise self._unusable(now)  # backing off: fail fast instead of hammering the source
         return self._fetch_blocking()
 
-    def refresh(self) -> KeySet:
-        """Fetch now, coalesced with a fetch in flight or a forced one under a second old.
+    def refresh(self, *, reuse_within: float = FORCED_REFRESH_REUSE) -> KeySet:
+        """Fetch now, coalesced with a fetch in flight or a forced one completed less than
+        ``reuse_within`` seconds ago.
 
         Raises the fetch's error when it fails (the last good keyset stays in the cache).
         """
@@ -163,7 +164,7 @@ class KeyCache:
         with self._fetch_lock:
             # A fetch that completed while we waited for the lock was in flight when we arrived.
             joined = self._completed > completed_before
-            recent = self._clock.monotonic() - self._forced_done_at < FORCED_REFRESH_REUSE
+            recent = self._clock.monotonic() - self._forced_done_at < reuse_within
             if not (joined or recent):
                 self._fetch(forced=True)
             if joined and self._error is not None:

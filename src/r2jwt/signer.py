@@ -19,7 +19,7 @@ from r2jwt.claims import DEFAULT_TTL, check_country, check_extra, check_mid, che
 from r2jwt.clock import Clock, SystemClock
 from r2jwt.errors import NoActiveKeyError
 from r2jwt.jws import HS256Key
-from r2jwt.key_cache import Incident, KeyCache, Spawn
+from r2jwt.key_cache import FORCED_REFRESH_REUSE, Incident, KeyCache, Spawn
 from r2jwt.keys import Key, KeySet
 from r2jwt.sources import open_source
 from r2jwt.sources.base import Source
@@ -230,15 +230,15 @@ class Signer:
 
     # -- keys --------------------------------------------------------------------------------------
 
-    def refresh(self) -> KeySet:
+    def refresh(self, *, reuse_within: float = FORCED_REFRESH_REUSE) -> KeySet:
         """Fetch the keyset now and re-select the active key.
 
         Coalesced: a caller that arrives while a fetch is in flight waits for it, and a forced
-        fetch that completed less than a second ago is reused, so a burst of callers (say,
-        HTTP clients that all got 401) causes one fetch. Raises the fetch's error when it fails;
-        the last good keyset keeps serving.
+        fetch that completed less than ``reuse_within`` seconds ago (default 1) is reused, so a
+        burst of callers (say, HTTP clients that all got 401) causes one fetch. Raises the
+        fetch's error when it fails; the last good keyset keeps serving.
         """
-        return self._cache.refresh()
+        return self._cache.refresh(reuse_within=reuse_within)
 
     def keyset(self) -> KeySet:
         """The current keyset (loading it first if needed)."""
