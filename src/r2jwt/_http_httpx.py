@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
-from typing import Self
 
 import anyio.to_thread
 import httpx
 
-from r2jwt.claims import DEFAULT_TTL
-from r2jwt.http import _Bearer
+from r2jwt.http import _BearerAuth
 from r2jwt.signer import Signer
 
 __all__ = ["HTTPXAuth"]
 
 
-class HTTPXAuth(httpx.Auth):
+class HTTPXAuth(_BearerAuth, httpx.Auth):
     """Signs requests made with ``httpx.Client`` or ``httpx.AsyncClient``; retries once on 401
     after a key rotation.
 
@@ -32,24 +30,6 @@ class HTTPXAuth(httpx.Auth):
     # The flow reads neither body: R2's 401 says all we need in its status code.
     requires_request_body = False
     requires_response_body = False
-
-    def __init__(
-        self,
-        signer: Signer,
-        mid: str | int | None = None,
-        country: str | None = None,
-        ttl: int = DEFAULT_TTL,
-    ) -> None:
-        self._bearer = _Bearer(signer, mid, country, ttl)
-
-    @property
-    def signer(self) -> Signer:
-        return self._bearer.signer
-
-    def for_merchant(self, mid: str | int | None, country: str | None = None) -> Self:
-        """An auth for another merchant that shares this one's signer, ttl and 401 handling;
-        cheap enough to build per request (``auth=auth.for_merchant(mid, "MX")``)."""
-        return type(self)(self._bearer.signer, mid, country, self._bearer.ttl)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """The synchronous flow (``httpx.Client``): sign, send, and on 401 maybe retry once."""

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
 import requests
 from requests.cookies import extract_cookies_to_jar
 from requests.exceptions import UnrewindableBodyError
 from requests.utils import rewind_body
 
-from r2jwt.claims import DEFAULT_TTL
-from r2jwt.http import _Bearer, _bearer_token
-from r2jwt.signer import Signer
+from r2jwt.http import _bearer_token, _BearerAuth
 
 __all__ = ["RequestsAuth"]
 
 
-class RequestsAuth(requests.auth.AuthBase):
+class RequestsAuth(_BearerAuth, requests.auth.AuthBase):
     """Signs requests made with requests; retries once on 401 after a key rotation.
 
     ``session.auth = RequestsAuth(signer, mid="123456", country="MX")``, or ``auth=`` per call.
@@ -25,24 +23,6 @@ class RequestsAuth(requests.auth.AuthBase):
 
     Thread-safe: one instance may serve every thread of a process.
     """
-
-    def __init__(
-        self,
-        signer: Signer,
-        mid: str | int | None = None,
-        country: str | None = None,
-        ttl: int = DEFAULT_TTL,
-    ) -> None:
-        self._bearer = _Bearer(signer, mid, country, ttl)
-
-    @property
-    def signer(self) -> Signer:
-        return self._bearer.signer
-
-    def for_merchant(self, mid: str | int | None, country: str | None = None) -> Self:
-        """An auth for another merchant that shares this one's signer, ttl and 401 handling;
-        cheap enough to build per request (``auth=auth.for_merchant(mid, "MX")``)."""
-        return type(self)(self._bearer.signer, mid, country, self._bearer.ttl)
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         r.headers["Authorization"] = "Bearer " + self._bearer.token()

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
-from r2jwt.claims import check_country, check_mid, check_ttl
+from r2jwt.claims import DEFAULT_TTL, check_country, check_mid, check_ttl
 from r2jwt.errors import MissingExtraError, R2JWTError
 from r2jwt.jws import decode_unverified
 from r2jwt.signer import Signer
@@ -153,3 +153,26 @@ class _Bearer:
 
     def __repr__(self) -> str:
         return f"signer={self.signer!r}, mid={self.mid!r}, country={self.country!r}, ttl={self.ttl}"
+
+
+class _BearerAuth:
+    """What RequestsAuth and HTTPXAuth have in common: built from a signer and one merchant's
+    claims, and able to derive the auth of another merchant."""
+
+    def __init__(
+        self,
+        signer: Signer,
+        mid: str | int | None = None,
+        country: str | None = None,
+        ttl: int = DEFAULT_TTL,
+    ) -> None:
+        self._bearer = _Bearer(signer, mid, country, ttl)
+
+    @property
+    def signer(self) -> Signer:
+        return self._bearer.signer
+
+    def for_merchant(self, mid: str | int | None, country: str | None = None) -> Self:
+        """An auth for another merchant that shares this one's signer, ttl and 401 handling;
+        cheap enough to build per request (``auth=auth.for_merchant(mid, "MX")``)."""
+        return type(self)(self._bearer.signer, mid, country, self._bearer.ttl)
