@@ -26,6 +26,10 @@ $(VENV)/.dev: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) install -c constraints.txt -e '.[dev]'
 	@touch $@ $(VENV)/.core
 
+$(VENV)/.bench: $(VENV)/.dev
+	$(PIP) install -c constraints.txt -e '.[dev,bench]'
+	@touch $@
+
 venv: $(VENV)/.core
 dev: $(VENV)/.dev
 
@@ -68,8 +72,9 @@ unit: $(VENV)/.dev $(CHECKOV_STAMP)
 
 test: lint typecheck unit
 
-bench: $(VENV)/.dev
-	$(BIN)/python bench/run.py
+# BENCH_ARGS=--json for machine-readable output.
+bench: $(VENV)/.bench
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
