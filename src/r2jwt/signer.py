@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from r2jwt.claims import DEFAULT_TTL, check_country, check_extra, check_mid, check_ttl
+from r2jwt.claims import (
+    COUNTRY_CODES,
+    DEFAULT_TTL,
+    MAX_TTL,
+    check_country,
+    check_extra,
+    check_mid,
+    check_ttl,
+)
 from r2jwt.clock import Clock, SystemClock
 from r2jwt.errors import NoActiveKeyError
 from r2jwt.jws import HS256Key
@@ -139,7 +147,9 @@ class Signer:
         snap = self._snapshot
         if now >= snap.select_until or self._monotonic() >= snap.refresh_due:
             snap = self._select(now)
-        return self._sign(snap, now, check_mid(mid), country, ttl, extra)[0]
+        # An alphanumeric str is a valid mid as it stands (no spaces, no control characters).
+        mid_claim = mid if type(mid) is str and mid.isalnum() else check_mid(mid)
+        return self._sign(snap, now, mid_claim, country, ttl, extra)[0]
 
     def _sign(
         self,
@@ -150,9 +160,15 @@ class Signer:
         ttl: object,
         extra: Mapping[str, Any] | None,
     ) -> tuple[str, int]:
-        country_claim = check_country(country)
-        lifetime = check_ttl(ttl)
-        extra_claims = check_extra(extra)
+        # The common valid inputs skip the checks' calls; anything else gets the full check (and
+        # its error): an upper-case assigned code, an int ttl in range, no extra claims.
+        country_claim = (
+            country
+            if country is None or (type(country) is str and country in COUNTRY_CODES)
+            else check_country(country)
+        )
+        lifetime = ttl if type(ttl) is int and 0 < ttl <= MAX_TTL else check_ttl(ttl)
+        extra_claims = None if extra is None else check_extra(extra)
         # A token never outlives its key.
         exp = int(now) + lifetime
         if exp > snap.not_after:
