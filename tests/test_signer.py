@@ -139,6 +139,13 @@ class TestTokenCache:
         assert len(tokens) == 7
         assert signer.token(mid="a", extra={"x": 1}) in tokens
 
+    def test_int_mid_is_cached_under_its_decimal_string(self, signer: Signer) -> None:
+        first = signer.token(mid=42)
+        assert signer.token(mid=42) == first
+        assert signer.token(mid="42") == first
+        stats = signer.stats()
+        assert (stats["token_cache_hits"], stats["token_cache_misses"]) == (2, 1)
+
     def test_bounded(self, source: MemorySource, clock: FakeClock) -> None:
         signer = Signer(source, clock=clock, token_cache_size=10)
         for mid in range(50):

@@ -111,6 +111,10 @@ class Signer:
         snap = self._snapshot
         if now >= snap.select_until or self._monotonic() >= snap.refresh_due:
             snap = self._select(now)
+        if type(mid) is int:
+            # An int mid is looked up, cached and sent as its decimal string, so 42 and "42" share
+            # a token (and 42 hits the cache at all: it is stored under "42").
+            mid = str(mid)
         cache_key: tuple[Any, ...] = (
             (mid, country, ttl) if extra is None else (mid, country, ttl, _freeze(extra))
         )
@@ -129,8 +133,8 @@ class Signer:
         mid_claim = check_mid(mid)
         token, exp = self._sign(snap, now, mid_claim, country, ttl, extra)
         if not (mid is None or type(mid) is str):
-            # Only str and None mids key the cache: an int 1 equals True and 1.0, which are not
-            # valid mids, so an int is cached under its decimal string.
+            # Only str and None mids key the cache (an int 1 would equal True and 1.0, which are
+            # not valid mids); a str subclass is keyed by what check_mid returned.
             cache_key = (mid_claim, *cache_key[1:])
         self._tokens.put(cache_key, (token, snap.signing_key, exp - (exp - now) / 4))
         return token
