@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,6 +20,7 @@ from r2jwt.claims import (
     COUNTRY_CODES,
     DEFAULT_TTL,
     MAX_TTL,
+    RESERVED_CLAIMS,
     check_country,
     check_extra,
     check_mid,
@@ -269,8 +271,30 @@ class Signer:
         return f"Signer({self._source.name!r})"
 
 
-def _freeze(extra: Mapping[str, Any]) -> str:
-    """A hashable cache key for extra claims (they are checked before anything is signed)."""
+# Value types whose equal values always encode to the same JSON (unlike 0.0 and -0.0).
+_FLAT_CLAIM_TYPES = frozenset({str, int, bool, type(None)})
+_by_name = itemgetter(0)
+
+
+def _freeze(extra: Mapping[str, Any]) -> tuple[tuple[str, type, object], ...] | str:
+    """A hashable cache key for extra claims; only valid claims get one (anything else raises).
+
+    The common case, a dict of str / int / bool / None values, is keyed by its sorted
+    (name, type, value) triples: no JSON encoding on a cache hit, and the type keeps 1, True and
+    1.0 apart. Anything else is checked in full and keyed by its canonical JSON.
+    """
+    if type(extra) is dict:
+        triples = []
+        for name, value in extra.items():
+            kind = type(value)
+            if type(name) is not str or not name or name in RESERVED_CLAIMS:
+                break
+            if kind not in _FLAT_CLAIM_TYPES:
+                break
+            triples.append((name, kind, value))
+        else:
+            triples.sort(key=_by_name)
+            return tuple(triples)
     check_extra(extra)
     return json.dumps(extra, sort_keys=True, separators=(",", ":"))
 
