@@ -246,6 +246,22 @@ def clocks_loop() -> Loop:
     return loop
 
 
+def token_extra_hit_loop(signer: r2jwt.Signer) -> Loop:
+    extra = {"scope": "reports"}
+    verify(
+        signer.token(mid=MID, country=COUNTRY, extra=extra),
+        {"mid": MID, "country": COUNTRY, **extra},
+    )
+
+    def loop(n: int) -> int:
+        start = perf_counter_ns()
+        for _ in repeat(None, n):
+            signer.token(mid=MID, country=COUNTRY, extra=extra)
+        return perf_counter_ns() - start
+
+    return loop
+
+
 def _signing_input() -> bytes:
     """header.claims of a real token, computed once: the floors only sign and encode."""
     token = r2_sample.generate_jwt_token(merchant_id=MID, country=COUNTRY)
@@ -364,6 +380,7 @@ def per_token(report: Report, rounds: int, sample_ms: float) -> r2jwt.Signer:
         ("generate_jwt_token", "r2jwt.generate_jwt_token", generate_jwt_token_loop(), ""),
         ("mint", "signer.mint()", mint_loop(signer), ""),
         ("token_hit", "signer.token() cache hit", token_hit_loop(signer), ""),
+        ("token_extra_hit", "signer.token(extra=…) cache hit", token_extra_hit_loop(signer), ""),
         ("floor", "floor: hmac.digest + base64url", hmac_floor_loop(), ""),
         ("pads_floor", "floor, precomputed HMAC pads", pads_floor_loop(), ""),
         ("clocks", "ref: time.time() + time.monotonic()", clocks_loop(), ""),
