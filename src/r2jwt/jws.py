@@ -6,8 +6,9 @@ headers={"kid": kid})`` for the claims r2jwt builds: the header PyJWT writes is
 insertion order. Everything that depends only on the key is computed once per key: the header
 segment, and the HMAC-SHA256 state after the key's inner and outer pad blocks (RFC 2104 §4, as
 the standard library's pure-Python ``hmac.HMAC`` does). A signature then costs two SHA-256 state
-copies and three compression-function calls, instead of the key set-up that ``hmac.digest`` (an
-OpenSSL one-shot) redoes per call: about half the time, and the same bytes.
+copies and the hashing of the message itself, instead of the key set-up (two pad blocks, and
+OpenSSL's per-call context) that ``hmac.digest`` redoes on every call: about half the time, the
+same bytes, and no GIL release per call (which made threads convoy on ``hmac.digest``).
 """
 
 from __future__ import annotations
