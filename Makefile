@@ -6,12 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: help venv dev demo test lint typecheck unit bench checkov clean
+.PHONY: help venv dev demo test lint typecheck unit bench fleet checkov clean
 
 help:
 	@echo "make demo   set up, sign a token from the embedded demo keyset, show it decoded"
 	@echo "make test   set up, then ruff, mypy --strict src, pytest"
 	@echo "make bench  performance figures (see README, Performance)"
+	@echo "make fleet  1,000 signers through a rotation and an outage (docs/operations.md)"
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "r2jwt needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -61,8 +62,8 @@ checkov: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov -d terraform --framework terraform --skip-download --quiet --compact
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests examples $(wildcard bench)
+	$(BIN)/ruff format --check src tests examples $(wildcard bench)
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy --strict src
@@ -75,6 +76,10 @@ test: lint typecheck unit
 # BENCH_ARGS=--json for machine-readable output.
 bench: $(VENV)/.bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# 1,000 signers through a rotation and an outage (docs/operations.md); about 80 s.
+fleet: $(VENV)/.core
+	$(BIN)/python bench/fleet.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

@@ -165,6 +165,21 @@ class TestKeys:
         doc = json.loads(path.read_text())
         assert {k["kid"]: k["secret"] for k in doc["keys"]} == {"a": CANARY, "b": CANARY_2}
 
+        assert "note: signers refresh every 300 s" not in added.err  # nothing to replace yet
+        soon = cli(
+            "keys",
+            "add",
+            "--kid",
+            "c",
+            "--secret-stdin",
+            "--not-before",
+            "+1m",
+            "--source",
+            url,
+            stdin=CANARY_2,
+        )
+        assert "schedule it at least one refresh interval ahead" in soon.err
+        assert cli("keys", "remove", "--kid", "c", "--source", url).code == 1  # scheduled
         refused = cli("keys", "remove", "--kid", "a", "--source", url)
         assert refused.code == 1 and "active" in refused.err and "retire" in refused.err
 
@@ -172,7 +187,7 @@ class TestKeys:
         assert retired.code == 0
         assert "no key will be active" in retired.err  # b starts in an hour
         assert cli("keys", "remove", "--kid", "a", "--source", url).code == 0
-        assert [k["kid"] for k in json.loads(path.read_text())["keys"]] == ["b"]
+        assert [k["kid"] for k in json.loads(path.read_text())["keys"]] == ["b", "c"]
         assert not leaked(added.err + retired.err + refused.err)
 
     @pytest.mark.parametrize(

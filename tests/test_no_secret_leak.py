@@ -18,7 +18,7 @@ import pytest
 
 from r2jwt import R2JWTError, Signer
 from r2jwt.jws import HS256Key
-from r2jwt.testing import FakeClock, MemorySource
+from r2jwt.testing import FakeClock, MemorySource, run_now
 
 from conftest import CANARY, CANARY_2, T0, keyset_doc, leaked
 
@@ -52,17 +52,23 @@ def exposed(exc: BaseException) -> str:
 def api_failures(clock: FakeClock) -> list[tuple[str, Callable[[], Any]]]:
     expired = keyset_doc({"kid": "k", "secret": CANARY, "not_after": "2020-01-01T00:00:00Z"})
     stale_source = MemorySource(GOOD)
-    stale = Signer(stale_source, clock=clock, refresh_interval=10, max_stale=20)
+    stale = Signer(stale_source, clock=clock, spawn=run_now, refresh_interval=10, max_stale=20)
     stale.token()
     stale_source.set(BAD_DOCUMENTS[3])
     clock.advance(30)
-    ok = Signer(MemorySource(GOOD), clock=clock)
+    ok = Signer(MemorySource(GOOD), clock=clock, spawn=run_now)
     cases: list[tuple[str, Callable[[], Any]]] = [
-        (f"bad document {i}", lambda doc=doc: Signer(MemorySource(doc), clock=clock).token())
+        (
+            f"bad document {i}",
+            lambda doc=doc: Signer(MemorySource(doc), clock=clock, spawn=run_now).token(),
+        )
         for i, doc in enumerate(BAD_DOCUMENTS)
     ]
     cases += [
-        ("no active key", lambda: Signer(MemorySource(expired), clock=clock).token()),
+        (
+            "no active key",
+            lambda: Signer(MemorySource(expired), clock=clock, spawn=run_now).token(),
+        ),
         ("stale", stale.token),
         ("bad country", lambda: ok.token(country="??")),
         ("bad ttl", lambda: ok.mint(ttl=-1)),
@@ -86,13 +92,13 @@ def test_api_error_paths(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_objects_never_show_secrets(clock: FakeClock) -> None:
-    signer = Signer(MemorySource(GOOD), clock=clock)
+    signer = Signer(MemorySource(GOOD), clock=clock, spawn=run_now)
     keyset = signer.keyset()
     things: list[object] = [
         signer,
         keyset,
         *keyset,
-        signer.stats(),
+        signer.stats().as_dict(),
         HS256Key("k", CANARY.encode()),
         MemorySource(GOOD),
         MemorySource(GOOD).read(),

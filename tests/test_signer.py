@@ -22,7 +22,7 @@ from r2jwt import (
 )
 from r2jwt.jws import decode_unverified
 from r2jwt.keys import format_time
-from r2jwt.testing import FakeClock, MemorySource
+from r2jwt.testing import FakeClock, MemorySource, run_now
 
 from conftest import CANARY, CANARY_2, T0, keyset_doc, leaked
 
@@ -57,7 +57,7 @@ def source() -> MemorySource:
 
 @pytest.fixture
 def signer(source: MemorySource, clock: FakeClock) -> Signer:
-    return Signer(source, clock=clock)
+    return Signer(source, clock=clock, spawn=run_now)
 
 
 class TestTokens:
@@ -104,7 +104,7 @@ class TestTokens:
 
     def test_exp_never_outlives_the_key(self, clock: FakeClock) -> None:
         doc = keyset_doc({"kid": "k", "secret": CANARY, "not_after": iso(T0 + 100)})
-        signer = Signer(MemorySource(doc), clock=clock)
+        signer = Signer(MemorySource(doc), clock=clock, spawn=run_now)
         assert verify(signer.token(ttl=600), CANARY)["exp"] == int(T0) + 100
         assert verify(signer.mint(ttl=60), CANARY)["exp"] == int(T0) + 60
 
@@ -119,7 +119,7 @@ class TestTokenCache:
         assert second != first
         assert verify(second, CANARY)["exp"] == int(T0) + 450 + 600
         stats = signer.stats()
-        assert (stats["token_cache_hits"], stats["token_cache_misses"]) == (1, 2)
+        assert (stats.token_cache_hits, stats.token_cache_misses) == (1, 2)
 
     def test_mint_is_never_cached(self, signer: Signer, clock: FakeClock) -> None:
         first = signer.mint()
@@ -148,7 +148,7 @@ class TestTokenCache:
                 claims = verify(signer.token(extra={"x": value, "y": "z"}), CANARY)
                 assert claims["x"] == value and type(claims["x"]) is type(value)
                 assert json.dumps(claims["x"]) == json.dumps(value)
-        assert signer.stats()["token_cache_misses"] == len(values)
+        assert signer.stats().token_cache_misses == len(values)
         assert signer.token(extra={"y": "z", "x": 1}) == signer.token(extra={"x": 1, "y": "z"})
 
     def test_int_mid_is_cached_under_its_decimal_string(self, signer: Signer) -> None:
@@ -156,16 +156,16 @@ class TestTokenCache:
         assert signer.token(mid=42) == first
         assert signer.token(mid="42") == first
         stats = signer.stats()
-        assert (stats["token_cache_hits"], stats["token_cache_misses"]) == (2, 1)
+        assert (stats.token_cache_hits, stats.token_cache_misses) == (2, 1)
 
     def test_bounded(self, source: MemorySource, clock: FakeClock) -> None:
-        signer = Signer(source, clock=clock, token_cache_size=10)
+        signer = Signer(source, clock=clock, spawn=run_now, token_cache_size=10)
         for mid in range(50):
             signer.token(mid=str(mid))
-        assert signer.stats()["token_cache_size"] == 10
+        assert signer.stats().token_cache_size == 10
 
     def test_never_serves_a_token_of_a_superseded_kid(self, clock: FakeClock) -> None:
-        signer = Signer(MemorySource(ROTATION), clock=clock)
+        signer = Signer(MemorySource(ROTATION), clock=clock, spawn=run_now)
         before = signer.token(mid="m", ttl=86_400)
         assert kid_of(before) == "old"
         clock.advance(3600)  # new.not_before: the switch instant, no refresh due yet
@@ -179,13 +179,13 @@ class TestTokenCache:
             {"kid": "b", "secret": CANARY_2, "not_before": iso(T0 - 10)},
         )
         # b is active (later not_before); a is standby and capped. Nothing to reuse past 1000 s.
-        signer = Signer(MemorySource(doc), clock=clock)
+        signer = Signer(MemorySource(doc), clock=clock, spawn=run_now)
         assert kid_of(signer.token()) == "b"
 
     def test_refresh_with_the_same_key_keeps_cached_tokens(
         self, source: MemorySource, clock: FakeClock
     ) -> None:
-        signer = Signer(source, clock=clock, refresh_interval=10, max_stale=100)
+        signer = Signer(source, clock=clock, spawn=run_now, refresh_interval=10, max_stale=100)
         first = signer.token()
         source.set(SINGLE)  # a new version with the same key
         clock.advance(11)
@@ -195,7 +195,7 @@ class TestTokenCache:
     def test_changed_secret_under_the_same_kid_re_signs(
         self, source: MemorySource, clock: FakeClock
     ) -> None:
-        signer = Signer(source, clock=clock, refresh_interval=10, max_stale=100)
+        signer = Signer(source, clock=clock, spawn=run_now, refresh_interval=10, max_stale=100)
         signer.token()
         source.set(json.dumps({"kid": "k1", "secret": CANARY_2}))
         clock.advance(11)
@@ -205,7 +205,9 @@ class TestTokenCache:
 class TestSelection:
     def test_switches_at_not_before_without_a_refresh(self, clock: FakeClock) -> None:
         source = MemorySource(ROTATION)
-        signer = Signer(source, clock=clock, refresh_interval=86_400, max_stale=86_400)
+        signer = Signer(
+            source, clock=clock, spawn=run_now, refresh_interval=86_400, max_stale=86_400
+        )
         assert kid_of(signer.mint()) == "old"
         clock.advance(3599.999)
         assert kid_of(signer.mint()) == "old"
@@ -215,18 +217,18 @@ class TestSelection:
 
     def test_switches_at_not_before_while_the_backend_is_down(self, clock: FakeClock) -> None:
         source = MemorySource(ROTATION)
-        signer = Signer(source, clock=clock, refresh_interval=300, max_stale=7200)
+        signer = Signer(source, clock=clock, spawn=run_now, refresh_interval=300, max_stale=7200)
         assert kid_of(signer.mint()) == "old"
         source.set("{broken")
         clock.advance(3600)
         token = signer.mint()
         assert kid_of(token) == "new"
         verify(token, CANARY_2)
-        assert signer.stats()["failures"] >= 1
+        assert signer.stats().failures >= 1
 
     def test_no_active_key(self, clock: FakeClock) -> None:
         doc = keyset_doc({"kid": "later", "secret": CANARY, "not_before": iso(T0 + 60)})
-        signer = Signer(MemorySource(doc), clock=clock)
+        signer = Signer(MemorySource(doc), clock=clock, spawn=run_now)
         with pytest.raises(NoActiveKeyError) as info:
             signer.token()
         assert "later scheduled" in str(info.value)
@@ -239,7 +241,7 @@ class TestSelection:
             {"kid": "old", "secret": CANARY},
             {"kid": "off", "secret": CANARY_2, "not_before": iso(T0 - 1), "disabled": True},
         )
-        assert kid_of(Signer(MemorySource(doc), clock=clock).token()) == "old"
+        assert kid_of(Signer(MemorySource(doc), clock=clock, spawn=run_now).token()) == "old"
 
 
 class TestLoading:
@@ -250,7 +252,7 @@ class TestLoading:
                 return super().read()
 
         source = SlowSource(SINGLE)
-        signer = Signer(source, clock=clock)
+        signer = Signer(source, clock=clock, spawn=run_now)
         barrier = threading.Barrier(16)
         tokens: list[str] = []
 
@@ -269,7 +271,7 @@ class TestLoading:
     def test_periodic_refresh_picks_up_a_new_key(
         self, source: MemorySource, clock: FakeClock
     ) -> None:
-        signer = Signer(source, clock=clock, refresh_interval=300, max_stale=3600)
+        signer = Signer(source, clock=clock, spawn=run_now, refresh_interval=300, max_stale=3600)
         signer.token()
         source.set(
             keyset_doc(
@@ -277,35 +279,37 @@ class TestLoading:
                 {"kid": "k2", "secret": CANARY_2, "not_before": iso(T0 + 10)},
             )
         )
-        clock.advance(299)
+        clock.advance(300 * 0.89)  # refresh_interval minus more than its 10 % jitter
         assert kid_of(signer.token()) == "k1"
         assert source.reads == 1
-        clock.advance(1)
+        clock.advance(300 * 0.22)
         assert kid_of(signer.token()) == "k2"
         assert source.reads == 2
 
     def test_first_load_error_is_raised(self, clock: FakeClock) -> None:
         with pytest.raises(SourceNotFoundError):
-            Signer(MemorySource(), clock=clock).token()
-        with pytest.raises(KeySetError):
-            Signer(MemorySource("{}"), clock=clock).token()
+            Signer(MemorySource(), clock=clock, spawn=run_now).token()
+        with pytest.raises(KeySetError, match=r"^memory://: the keyset document needs"):
+            Signer(MemorySource("{}"), clock=clock, spawn=run_now).token()
 
     def test_stale_if_error_then_fail_closed(self, source: MemorySource, clock: FakeClock) -> None:
-        signer = Signer(source, clock=clock, refresh_interval=300, max_stale=1000)
+        signer = Signer(source, clock=clock, spawn=run_now, refresh_interval=300, max_stale=1000)
         good = signer.mint()
         source.set("not json")  # an invalid document never replaces the good keyset
-        clock.advance(300)
+        clock.advance(331)  # past the refresh interval and its jitter
         assert kid_of(signer.mint()) == kid_of(good)
-        assert signer.stats()["failures"] == 1
-        assert "KeySetError" in signer.stats()["last_error"]
-        clock.advance(701)
+        assert signer.stats().failures == 1
+        incident = signer.stats().incident
+        assert incident is not None and incident.error_type == "KeySetError"
+        assert not incident.transient
+        clock.advance(670)  # the keyset is now 1001 s old
         with pytest.raises(StaleKeySetError) as info:
             signer.mint()
         assert "memory://" in str(info.value) and "not valid JSON" in str(info.value)
         source.set(SINGLE)
-        clock.advance(300)
+        clock.advance(331)
         assert kid_of(signer.mint()) == "k1"
-        assert signer.stats()["last_error"] is None
+        assert signer.stats().incident is None
 
     def test_settings_are_checked(self, source: MemorySource) -> None:
         from r2jwt import ConfigurationError
@@ -320,7 +324,7 @@ class TestRefresh:
     def test_forced_refresh_fetches_and_reselects(
         self, source: MemorySource, clock: FakeClock
     ) -> None:
-        signer = Signer(source, clock=clock)
+        signer = Signer(source, clock=clock, spawn=run_now)
         assert kid_of(signer.token()) == "k1"
         source.set(json.dumps({"kid": "k9", "secret": CANARY_2}))
         signer.refresh()
@@ -330,7 +334,7 @@ class TestRefresh:
     def test_forced_refreshes_within_a_second_are_coalesced(
         self, source: MemorySource, clock: FakeClock
     ) -> None:
-        signer = Signer(source, clock=clock)
+        signer = Signer(source, clock=clock, spawn=run_now)
         signer.token()  # the first load does not count toward the second
         signer.refresh()
         assert source.reads == 2
@@ -342,33 +346,10 @@ class TestRefresh:
         signer.refresh()
         assert source.reads == 3
 
-    def test_callers_arriving_during_a_fetch_wait_for_it(self, clock: FakeClock) -> None:
-        gate = threading.Event()
-
-        class GatedSource(MemorySource):
-            def read(self) -> Any:
-                gate.wait(5)
-                return super().read()
-
-        source = GatedSource(SINGLE)
-        signer = Signer(source, clock=clock)
-        gate.set()
-        signer.token()
-        gate.clear()
-        clock.advance(5)  # the last forced fetch is long ago
-        threads = [threading.Thread(target=signer.refresh) for _ in range(20)]
-        for t in threads:
-            t.start()
-        time.sleep(0.1)  # let them all queue behind the first fetch
-        gate.set()
-        for t in threads:
-            t.join()
-        assert source.reads == 2
-
     def test_failed_forced_refresh_raises_and_keeps_serving(
         self, source: MemorySource, clock: FakeClock
     ) -> None:
-        signer = Signer(source, clock=clock)
+        signer = Signer(source, clock=clock, spawn=run_now)
         signer.token()
 
         def broken() -> Any:
@@ -382,11 +363,11 @@ class TestRefresh:
 
 def test_stats_and_repr_hold_no_secret(signer: Signer) -> None:
     signer.token()
-    assert signer.stats()["active_kid"] == "k1"
-    assert not leaked(json.dumps(signer.stats()) + repr(signer) + repr(signer.keyset()))
+    assert signer.stats().active_kid == "k1"
+    assert not leaked(json.dumps(signer.stats().as_dict()) + repr(signer) + repr(signer.keyset()))
 
 
 def test_context_manager_closes(source: MemorySource, clock: FakeClock) -> None:
-    with Signer(source, clock=clock) as signer:
+    with Signer(source, clock=clock, spawn=run_now) as signer:
         signer.token()
-    assert signer.stats()["token_cache_size"] == 0
+    assert signer.stats().token_cache_size == 0

@@ -547,6 +547,9 @@ def render(template: str) -> str:
         "var.secret_path": "payments/r2-jwt",
         "var.source_auth": "approle",
         "auth": "kubernetes",
+        'replace(local.mount_path, "/", "%2F")': "r2jwt",
+        "var.approle_backend": "approle",
+        "var.kubernetes_backend": "kubernetes",
     }
 
     def sub(match: re.Match[str]) -> str:
@@ -572,18 +575,26 @@ def test_aws_source_url_output_has_the_design_format() -> None:
 
 
 def test_vault_source_url_outputs_have_the_design_format() -> None:
-    pattern = r"vault://[^/?]+/[^?]+\?kv=2&auth=(token|approle|kubernetes)"
-    outputs = module_blocks(VAULT_MODULE, "output")
-    for name in ("source_url", "service_env"):
-        templates = url_templates(outputs[name]["value"])
-        assert len(templates) == 1, name
-        assert re.fullmatch(pattern, render(templates[0])), templates[0]
+    # The URLs are built once, in locals; tests/test_sources_vault.py opens them as VaultSources.
+    pattern = (
+        r"vault://[^/?]+/[^?]+\?kv=2&auth="
+        r"(token|approle&auth_mount=[^&]+|kubernetes&auth_mount=[^&]+(&role=[^&]+)?)"
+    )
     locals_ = {
         k: v for entry in parse(VAULT_MODULE / "main.tf")["locals"] for k, v in entry.items()
     }
-    (template,) = url_templates(locals_["source_urls"])
-    assert re.fullmatch(pattern, render(template))
-    assert '["token", "approle", "kubernetes"]' in locals_["source_urls"]
+    assert set(locals_["auth_query"]) == {"token", "approle", "kubernetes"}
+    base = render(locals_["url_base"])
+    for auth, query in locals_["auth_query"].items():
+        assert re.fullmatch(pattern, f"{base}&{render(query)}"), auth
+    assert re.fullmatch(pattern, f"{base}&{render(locals_['auth_query']['kubernetes'])}&role=r")
+    assert "${local.url_base}&${query}" in locals_["source_urls"]
+    assert "&role=${name}" in locals_["kubernetes_source_urls"]
+    outputs = module_blocks(VAULT_MODULE, "output")
+    assert (
+        unwrap(outputs["source_url"]["value"]) == "try(var.create ? local.source_url : null, null)"
+    )
+    assert "R2JWT_SOURCE = local.source_url" in outputs["service_env"]["value"]
 
 
 # --------------------------------------------------------------------------------------------------

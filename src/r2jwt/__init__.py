@@ -21,7 +21,7 @@ from r2jwt.errors import (
     WriteConflictError,
 )
 from r2jwt.keys import Key, KeySet, KeyState, Secret
-from r2jwt.signer import Signer
+from r2jwt.signer import Signer, SignerStats
 from r2jwt.sources import Document, Source, open_source
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "R2JWTError",
     "Secret",
     "Signer",
+    "SignerStats",
     "Source",
     "SourceError",
     "SourceNotFoundError",

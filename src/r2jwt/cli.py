@@ -37,6 +37,9 @@ sources: env:// (default, or $R2JWT_SOURCE), file:///abs/path.json, aws-sm://SEC
 vault://MOUNT/PATH. Times (T) are RFC 3339 or relative: now, +30m, +1h, +7d.
 """
 
+#: Signer's default refresh_interval, for advice about scheduling a new key.
+DEFAULT_REFRESH_INTERVAL = 300.0
+
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -120,10 +123,15 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _load_keyset(args: argparse.Namespace) -> Any:
+    return _load(args)[0]
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The source's keyset, and the signer's stats view of it."""
     from r2jwt.signer import Signer
 
     with Signer(args.source) as signer:
-        return signer.keyset()
+        return signer.keyset(), signer.stats()
 
 
 def cmd_keys_list(args: argparse.Namespace, out: TextIO) -> int:
@@ -167,15 +175,15 @@ def cmd_keys_check(args: argparse.Namespace, out: TextIO) -> int:
     warnings: list[str] = []
     active_kid = None
     try:
-        keyset = _load_keyset(args)
+        keyset, stats = _load(args)
     except R2JWTError as exc:
         problems.append(f"cannot load the keyset: {exc}")
     else:
+        active_kid = stats.active_kid
         active = keyset.active_at(now)
         if active is None:
             problems.append("no key is active; add one with 'r2jwt keys add'")
         else:
-            active_kid = active.kid
             ends_in = active.ends - now
             if ends_in <= window and keyset.active_at(active.ends) is None:
                 problems.append(
@@ -245,10 +253,19 @@ def cmd_keys_add(args: argparse.Namespace, out: TextIO) -> int:
     key = Key(args.kid, Secret(_read_secret(args)), not_before, not_after)
     source = _writable_source(args)
     try:
-        add_key(source, key)
+        keyset = add_key(source, key)
     finally:
         source.close()
     _say(f"added key {key.kid!r} to {source.name}; it signs from {_iso(not_before)}")
+    lead = not_before.timestamp() - now
+    replaces = any(k.eligible_at(now) for k in keyset if k.kid != key.kid)
+    if replaces and lead < DEFAULT_REFRESH_INTERVAL:
+        _say(
+            f"note: signers refresh every {DEFAULT_REFRESH_INTERVAL:.0f} s by default, so they "
+            f"will switch to {key.kid!r} at different moments over the next "
+            f"{DEFAULT_REFRESH_INTERVAL:.0f} s (both keys stay valid meanwhile); for a switch at "
+            f"one instant, schedule it at least one refresh interval ahead: --not-before +10m"
+        )
     return 0
 
 
@@ -459,11 +476,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(_join_negative_times(sys.argv[1:] if argv is None else argv))
     args.source = getattr(args, "source", None)
     args.debug = getattr(args, "debug", False)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="r2jwt: %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=logging.WARNING, format="r2jwt: %(message)s", stream=sys.stderr)
+    # --debug details r2jwt's own logger only: at DEBUG, SDK loggers (botocore's above all) print
+    # request and response bodies, and those hold the secrets.
+    if args.debug:
+        logging.getLogger("r2jwt").setLevel(logging.DEBUG)
     try:
         code: int = args.func(args, sys.stdout)
         return code

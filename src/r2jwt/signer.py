@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from operator import itemgetter
 from types import TracebackType
 from typing import Any, Self
@@ -29,13 +29,13 @@ from r2jwt.claims import (
 from r2jwt.clock import Clock, SystemClock
 from r2jwt.errors import NoActiveKeyError
 from r2jwt.jws import HS256Key
-from r2jwt.key_cache import KeyCache
+from r2jwt.key_cache import FORCED_REFRESH_REUSE, Incident, KeyCache, Spawn
 from r2jwt.keys import Key, KeySet
 from r2jwt.sources import open_source
 from r2jwt.sources.base import Source
 from r2jwt.token_cache import DEFAULT_TOKEN_CACHE_SIZE, TokenCache
 
-__all__ = ["Signer"]
+__all__ = ["Signer", "SignerStats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +43,6 @@ class _Snapshot:
     """What the hot path needs, valid until ``select_until`` (wall) and ``refresh_due``
     (monotonic)."""
 
-    keyset: KeySet | None
-    key: Key | None
     signing_key: HS256Key
     not_after: float  # the active key's end, Unix seconds (inf when open)
     select_until: float
@@ -52,7 +50,29 @@ class _Snapshot:
 
 
 # Before the first selection: every deadline has passed, so the first call selects.
-_NOTHING_YET = _Snapshot(None, None, HS256Key("", b""), math.inf, -math.inf, -math.inf)
+_NOTHING_YET = _Snapshot(HS256Key("", b""), math.inf, -math.inf, -math.inf)
+
+
+@dataclass(frozen=True, slots=True)
+class SignerStats:
+    """What :meth:`Signer.stats` reports. Ages and delays in seconds."""
+
+    source: str
+    active_kid: str | None
+    keyset_age: float | None  # since the last successful fetch; None before the first
+    next_refresh_in: float | None
+    fetches: int
+    failures: int
+    incident: Incident | None  # refreshes are failing: since when, how often, the last error
+    token_cache_hits: int
+    token_cache_misses: int
+    token_cache_size: int
+    tokens_minted: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return asdict(self)
+
 
 # A cached token: (token, the HS256Key that signed it, wall time until which it is reused).
 _Entry = tuple[str, HS256Key, float]
@@ -69,6 +89,8 @@ class Signer:
     :param clock: wall and monotonic clocks (tests inject a fake one).
     :param token_cache_size: how many distinct tokens :meth:`token` keeps (default 10,000;
         0 turns the cache off).
+    :param spawn: how a background refresh runs (default: a daemon thread). Tests pass a
+        function that runs it when they choose.
 
     Thread-safe. Use it as a context manager, or call :meth:`close` when done.
     """
@@ -81,11 +103,17 @@ class Signer:
         max_stale: float = 3600.0,
         clock: Clock | None = None,
         token_cache_size: int = DEFAULT_TOKEN_CACHE_SIZE,
+        spawn: Spawn | None = None,
     ) -> None:
         clock = clock or SystemClock()
         self._source = open_source(source)
         self._cache = KeyCache(
-            self._source, refresh_interval=refresh_interval, max_stale=max_stale, clock=clock
+            self._source,
+            refresh_interval=refresh_interval,
+            max_stale=max_stale,
+            clock=clock,
+            on_update=self._invalidate,
+            spawn=spawn,
         )
         self._tokens: TokenCache[_Entry] = TokenCache(token_cache_size)
         self._wall = clock.time
@@ -187,21 +215,29 @@ class Signer:
 
     def _select(self, now: float) -> _Snapshot:
         """Fetch (when due) and choose the active key at ``now``; publish a new snapshot."""
-        keyset = self._cache.get()
+        cache = self._cache
+        generation = cache.generation
+        keyset = cache.get()
         key = keyset.active_at(now)
         if key is None:
             raise NoActiveKeyError(_no_active_key_message(keyset, now, self._source.name))
         change = keyset.next_change_after(now)
         snap = _Snapshot(
-            keyset=keyset,
-            key=key,
             signing_key=self._signing_key(key),
             not_after=key.ends,
             select_until=math.inf if change is None else change,
-            refresh_due=self._cache.due_at,
+            refresh_due=cache.check_at,
         )
         self._snapshot = snap
+        if cache.generation != generation:
+            # A fetch completed while we built this snapshot from the older state; its
+            # _invalidate may have run before our store, so look again on the next call.
+            self._snapshot = _NOTHING_YET
         return snap
+
+    def _invalidate(self) -> None:
+        """Called by the key cache after every fetch: the next call re-selects."""
+        self._snapshot = _NOTHING_YET
 
     def _signing_key(self, key: Key) -> HS256Key:
         """The HS256Key for ``key``, reused while kid and secret are unchanged so a refresh that
@@ -216,12 +252,15 @@ class Signer:
 
     # -- keys --------------------------------------------------------------------------------------
 
-    def refresh(self) -> KeySet:
-        """Fetch the keyset now (coalesced with a fetch in flight or one under a second old) and
-        re-select the active key. Raises the fetch's error when it fails."""
-        keyset = self._cache.refresh()
-        self._snapshot = _NOTHING_YET  # the next call re-selects from the fresh keyset
-        return keyset
+    def refresh(self, *, reuse_within: float = FORCED_REFRESH_REUSE) -> KeySet:
+        """Fetch the keyset now and re-select the active key.
+
+        Coalesced: a caller that arrives while a fetch is in flight waits for it, and a forced
+        fetch that completed less than ``reuse_within`` seconds ago (default 1) is reused, so a
+        burst of callers (say, HTTP clients that all got 401) causes one fetch. Raises the
+        fetch's error when it fails; the last good keyset keeps serving.
+        """
+        return self._cache.refresh(reuse_within=reuse_within)
 
     def keyset(self) -> KeySet:
         """The current keyset (loading it first if needed)."""
@@ -232,29 +271,33 @@ class Signer:
         """Where the keys come from."""
         return self._source
 
-    def stats(self) -> dict[str, Any]:
-        """Counters and state for monitoring; never contains key material."""
-        snap = self._snapshot
-        error = self._cache.last_error
-        return {
-            "source": self._source.name,
-            "active_kid": snap.key.kid if snap.key is not None else None,
-            "keyset_age": self._cache.keyset_age,
-            "fetches": self._cache.fetches,
-            "failures": self._cache.failures,
-            "last_error": None if error is None else f"{type(error).__name__}: {error}",
-            "token_cache_hits": self._tokens.hits,
-            "token_cache_misses": self._tokens.misses,
-            "token_cache_size": len(self._tokens),
-            "tokens_minted": self.minted,
-        }
+    def stats(self) -> SignerStats:
+        """Counters and state for monitoring (``.as_dict()`` for JSON); never key material."""
+        cache = self._cache
+        keyset = cache.current
+        active = None if keyset is None else keyset.active_at(self._wall())
+        return SignerStats(
+            source=self._source.name,
+            active_kid=None if active is None else active.kid,
+            keyset_age=cache.keyset_age,
+            next_refresh_in=cache.next_refresh_in,
+            fetches=cache.fetches,
+            failures=cache.failures,
+            incident=cache.incident,
+            token_cache_hits=self._tokens.hits,
+            token_cache_misses=self._tokens.misses,
+            token_cache_size=len(self._tokens),
+            tokens_minted=self.minted,
+        )
 
     # -- lifetime ----------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Drop cached tokens and release the source."""
-        self._tokens.clear()
+        """Stop refreshing, drop cached tokens and release the source. Signing afterwards
+        raises :class:`~r2jwt.errors.ConfigurationError`."""
         self._cache.close()
+        self._snapshot = _NOTHING_YET
+        self._tokens.clear()
 
     def __enter__(self) -> Self:
         return self

@@ -2,6 +2,9 @@
 
 - :class:`FakeClock`: wall and monotonic time that move only when told to.
 - :class:`MemorySource`: a writable in-memory source that counts reads.
+- :class:`FaultySource`: wraps a source and fails, stalls or corrupts reads on command.
+- :func:`run_now` and :class:`Deferred`: ``Signer(spawn=...)`` values that run a background
+  refresh in the calling thread, or hold it until the test says so.
 - :class:`SourceContract`: pytest tests every source must pass; subclass it in your plug-in's
   tests and implement :meth:`SourceContract.make_source`.
 """
@@ -9,13 +12,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Self
 
-from r2jwt.errors import SourceNotFoundError, WriteConflictError
+from r2jwt.errors import R2JWTError, SourceNotFoundError, WriteConflictError
 from r2jwt.keys import KeySet
 from r2jwt.sources.base import Document, Source, SourceURL
 
-__all__ = ["FakeClock", "MemorySource", "SourceContract"]
+__all__ = ["Deferred", "FakeClock", "FaultySource", "MemorySource", "SourceContract", "run_now"]
 
 
 class FakeClock:
@@ -40,6 +44,30 @@ class FakeClock:
     def set_wall(self, wall: float) -> None:
         """Jump the wall clock (as an NTP step would); monotonic time is unaffected."""
         self._wall = wall
+
+
+def run_now(work: Callable[[], None]) -> None:
+    """Run a background refresh at once, in the caller's thread (deterministic tests)."""
+    work()
+
+
+class Deferred:
+    """Queue background refreshes until :meth:`run_all`, to observe what callers see while a
+    fetch is pending."""
+
+    def __init__(self) -> None:
+        self.pending: list[Callable[[], None]] = []
+
+    def __call__(self, work: Callable[[], None]) -> None:
+        self.pending.append(work)
+
+    def run_all(self) -> int:
+        """Run what is queued; returns how many ran."""
+        ran = 0
+        while self.pending:
+            self.pending.pop(0)()
+            ran += 1
+        return ran
 
 
 class MemorySource(Source):
@@ -84,6 +112,68 @@ class MemorySource(Source):
             self._data = data
             self._serial += 1
             return Document(data, str(self._serial))
+
+
+class FaultySource(Source):
+    """Wrap a source and make its reads fail, stall or return garbage, on command.
+
+    Faults queued with :meth:`fail`, :meth:`corrupt` and :meth:`stall` are used up one read
+    each, in order; :meth:`go_down` fails every read until :meth:`come_back`. ``calls`` counts
+    every read attempt, ``reads`` the ones that reached the wrapped source.
+    """
+
+    scheme = "faulty"
+
+    def __init__(self, inner: Source, *, clock: FakeClock | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._clock = clock
+        self._queue: list[R2JWTError | Document | float] = []
+        self._down: R2JWTError | None = None
+        self.calls = 0
+        self.reads = 0
+
+    @classmethod
+    def from_url(cls, url: SourceURL) -> Self:
+        raise NotImplementedError("FaultySource wraps a source object")
+
+    def fail(self, error: R2JWTError, times: int = 1) -> None:
+        """The next ``times`` reads raise ``error``."""
+        self._queue.extend([error] * times)
+
+    def corrupt(self, data: bytes, times: int = 1) -> None:
+        """The next ``times`` reads return ``data`` (an invalid or empty document)."""
+        self._queue.extend(Document(data, f"corrupt-{i}") for i in range(times))
+
+    def stall(self, seconds: float) -> None:
+        """The next read takes ``seconds`` of the fake clock before it proceeds."""
+        self._queue.append(seconds)
+
+    def go_down(self, error: R2JWTError) -> None:
+        """Every read raises ``error`` until :meth:`come_back`."""
+        self._down = error
+
+    def come_back(self) -> None:
+        self._down = None
+
+    def read(self) -> Document:
+        self.calls += 1
+        while self._queue:
+            fault = self._queue.pop(0)
+            if isinstance(fault, float | int):
+                if self._clock is not None:
+                    self._clock.advance(fault)
+                continue
+            if isinstance(fault, Document):
+                return fault
+            raise fault
+        if self._down is not None:
+            raise self._down
+        self.reads += 1
+        return self.inner.read()
+
+    def write(self, data: bytes, *, expected_version: str | None) -> Document:
+        return self.inner.write(data, expected_version=expected_version)
 
 
 SAMPLE_DOCUMENT = (

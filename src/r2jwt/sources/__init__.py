@@ -23,8 +23,10 @@ ENTRY_POINT_GROUP = "r2jwt.sources"
 DEFAULT_SOURCE = "env://"
 
 BUILTIN_SOURCES: dict[str, str] = {
+    "aws-sm": "r2jwt.sources.aws:AwsSecretsManagerSource",
     "env": "r2jwt.sources.env:EnvSource",
     "file": "r2jwt.sources.file:FileSource",
+    "vault": "r2jwt.sources.vault:VaultSource",
 }
 
 log = logging.getLogger("r2jwt")

@@ -147,5 +147,9 @@ class Source(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
         """Release clients and connections. The default has nothing to release."""
 
+    def reset(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
+        """Forget connections inherited from a parent process (called in a child after
+        ``os.fork``); the next read opens new ones. The default has nothing to forget."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

@@ -1,7 +1,8 @@
 locals {
   mount_path = var.create_mount ? try(vault_mount.this[0].path, var.mount_path) : var.mount_path
 
-  # KV v2 API paths: services read <mount>/data/<path>; the writer also reads <mount>/metadata/<path>.
+  # KV v2 API paths: services read <mount>/data/<path>; r2jwt's writer reads and writes it with cas.
+  # Reading <mount>/metadata/<path> lets the rotation identity inspect the version history.
   data_path     = "${local.mount_path}/data/${var.secret_path}"
   metadata_path = "${local.mount_path}/metadata/${var.secret_path}"
 
@@ -14,9 +15,26 @@ locals {
     rotator = try(vault_policy.rotator[0].name, null)
   }
 
-  source_urls = {
-    for auth in ["token", "approle", "kubernetes"] : auth => "vault://${local.mount_path}/${var.secret_path}?kv=2&auth=${auth}"
+  # r2jwt source URLs (README, HashiCorp Vault). MOUNT is the URL's first segment, so the slashes
+  # of a nested mount are written %2F.
+  url_base = "vault://${replace(local.mount_path, "/", "%2F")}/${var.secret_path}?kv=2"
+  auth_query = {
+    token      = "auth=token"
+    approle    = "auth=approle&auth_mount=${var.approle_backend}"
+    kubernetes = "auth=kubernetes&auth_mount=${var.kubernetes_backend}"
   }
+  source_urls = { for auth, query in local.auth_query : auth => "${local.url_base}&${query}" }
+
+  # Kubernetes logins name their Vault role: role= in the URL (or VAULT_K8S_ROLE at run time).
+  kubernetes_source_urls = { for name in keys(var.kubernetes_roles) : name => "${local.source_urls["kubernetes"]}&role=${name}" }
+  kubernetes_reader_roles = [for name, role in var.kubernetes_roles : name if role.access == "reader"]
+
+  # The service's URL: with exactly one reader Kubernetes role, it names that role.
+  source_url = (
+    var.source_auth == "kubernetes" && length(local.kubernetes_reader_roles) == 1
+    ? local.kubernetes_source_urls[local.kubernetes_reader_roles[0]]
+    : local.source_urls[var.source_auth]
+  )
 }
 
 ################################################################################
@@ -109,7 +127,7 @@ data "vault_policy_document" "rotator" {
   rule {
     path         = local.metadata_path
     capabilities = ["read"]
-    description  = "r2jwt rotator: read the version history (current version for cas)"
+    description  = "r2jwt rotator: read the version history (r2jwt takes cas from the data read)"
   }
 }
 

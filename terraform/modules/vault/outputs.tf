@@ -57,18 +57,23 @@ output "kubernetes_role_names" {
 ################################################################################
 
 output "source_url" {
-  description = "r2jwt source URL (DESIGN.md, Sources) with auth=source_auth: vault://MOUNT/PATH?kv=2&auth=AUTH."
-  value       = try(var.create ? "vault://${local.mount_path}/${var.secret_path}?kv=2&auth=${var.source_auth}" : null, null)
+  description = "r2jwt source URL with auth=source_auth: vault://MOUNT/PATH?kv=2&auth=AUTH (approle and kubernetes add auth_mount=; kubernetes adds role= when there is exactly one reader Kubernetes role)."
+  value       = try(var.create ? local.source_url : null, null)
 }
 
 output "source_urls" {
-  description = "r2jwt source URLs for each auth method: token, approle, kubernetes."
+  description = "r2jwt source URLs for each auth method: token, approle (with auth_mount), kubernetes (with auth_mount; the role comes from VAULT_K8S_ROLE, or see kubernetes_source_urls)."
   value       = try(var.create ? local.source_urls : null, null)
+}
+
+output "kubernetes_source_urls" {
+  description = "r2jwt source URLs for Kubernetes auth, by Kubernetes role name (role= set)."
+  value       = try(var.create ? local.kubernetes_source_urls : null, null)
 }
 
 output "service_env" {
   description = "Environment (besides VAULT_ADDR, VAULT_NAMESPACE, VAULT_CACERT and the credentials of the auth method) a service needs."
   value = try(var.create ? {
-    R2JWT_SOURCE = "vault://${local.mount_path}/${var.secret_path}?kv=2&auth=${var.source_auth}"
+    R2JWT_SOURCE = local.source_url
   } : null, null)
 }

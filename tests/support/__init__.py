@@ -1,0 +1,1 @@
+"""Servers the tests run against (moto's Secrets Manager, ...)."""
