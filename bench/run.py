@@ -423,8 +423,7 @@ def per_token(report: Report, rounds: int, sample_ms: float) -> r2jwt.Signer:
 
 
 def threads(report: Report, seconds: float, rounds: int) -> None:
-    clock = FakeClock(wall=time.time())
-    signer = r2jwt.Signer(MemorySource(json.dumps({"kid": KID, "secret": SECRET})), clock=clock)
+    signer = r2jwt.Signer(MemorySource(json.dumps({"kid": KID, "secret": SECRET})))
     mids = [str(100_000 + i) for i in range(64)]
     for mid in mids:
         signer.token(mid=mid, country=COUNTRY)
