@@ -27,6 +27,10 @@ $(VENV)/.dev: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) install -c constraints.txt -e '.[dev]'
 	@touch $@ $(VENV)/.core
 
+$(VENV)/.bench: $(VENV)/.dev
+	$(PIP) install -c constraints.txt -e '.[dev,bench]'
+	@touch $@
+
 venv: $(VENV)/.core
 dev: $(VENV)/.dev
 
@@ -69,8 +73,9 @@ unit: $(VENV)/.dev $(CHECKOV_STAMP)
 
 test: lint typecheck unit
 
-bench: $(VENV)/.dev
-	$(BIN)/python bench/run.py
+# BENCH_ARGS=--json for machine-readable output.
+bench: $(VENV)/.bench
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # 1,000 signers through a rotation and an outage (docs/operations.md); about 80 s.
 fleet: $(VENV)/.core

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import warnings
 from typing import Any
 
@@ -77,6 +78,17 @@ def test_header_is_exactly_alg_kid_typ() -> None:
     header_segment = token.split(".")[0]
     assert b64url_decode(header_segment) == b'{"alg":"HS256","kid":"r2-2026-11","typ":"JWT"}'
     assert "=" not in token
+
+
+@pytest.mark.parametrize("length", [0, 1, 31, 32, 63, 64, 65, 128, 300])
+def test_signature_is_hmac_sha256_for_every_key_length(length: int) -> None:
+    # The keyed HMAC states are precomputed; keys longer than SHA-256's 64-byte block are hashed
+    # first (RFC 2104), exactly at the boundary too.
+    secret = bytes((7 * i + length) % 256 for i in range(length))
+    token = HS256Key("k", secret).sign(1_800_000_000, "m", "MX", {"x": 1})
+    signing_input, _, signature = token.rpartition(".")
+    expected = hmac.digest(secret, signing_input.encode("ascii"), "sha256")
+    assert b64url_decode(signature) == expected
 
 
 def test_repr_shows_only_the_kid() -> None:

@@ -139,6 +139,25 @@ class TestTokenCache:
         assert len(tokens) == 7
         assert signer.token(mid="a", extra={"x": 1}) in tokens
 
+    def test_extra_claims_of_equal_value_and_other_type_get_their_own_tokens(
+        self, signer: Signer
+    ) -> None:
+        values: list[Any] = [1, True, 1.0, "1", 0.0, -0.0, None, [1], {"a": 1}]
+        for _ in range(2):  # the second pass hits the cache: still each its own token
+            for value in values:
+                claims = verify(signer.token(extra={"x": value, "y": "z"}), CANARY)
+                assert claims["x"] == value and type(claims["x"]) is type(value)
+                assert json.dumps(claims["x"]) == json.dumps(value)
+        assert signer.stats().token_cache_misses == len(values)
+        assert signer.token(extra={"y": "z", "x": 1}) == signer.token(extra={"x": 1, "y": "z"})
+
+    def test_int_mid_is_cached_under_its_decimal_string(self, signer: Signer) -> None:
+        first = signer.token(mid=42)
+        assert signer.token(mid=42) == first
+        assert signer.token(mid="42") == first
+        stats = signer.stats()
+        assert (stats.token_cache_hits, stats.token_cache_misses) == (2, 1)
+
     def test_bounded(self, source: MemorySource, clock: FakeClock) -> None:
         signer = Signer(source, clock=clock, spawn=run_now, token_cache_size=10)
         for mid in range(50):

@@ -12,10 +12,20 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from operator import itemgetter
 from types import TracebackType
 from typing import Any, Self
 
-from r2jwt.claims import DEFAULT_TTL, check_country, check_extra, check_mid, check_ttl
+from r2jwt.claims import (
+    COUNTRY_CODES,
+    DEFAULT_TTL,
+    MAX_TTL,
+    RESERVED_CLAIMS,
+    check_country,
+    check_extra,
+    check_mid,
+    check_ttl,
+)
 from r2jwt.clock import Clock, SystemClock
 from r2jwt.errors import NoActiveKeyError
 from r2jwt.jws import HS256Key
@@ -131,6 +141,10 @@ class Signer:
         snap = self._snapshot
         if now >= snap.select_until or self._monotonic() >= snap.refresh_due:
             snap = self._select(now)
+        if type(mid) is int:
+            # An int mid is looked up, cached and sent as its decimal string, so 42 and "42" share
+            # a token (and 42 hits the cache at all: it is stored under "42").
+            mid = str(mid)
         cache_key: tuple[Any, ...] = (
             (mid, country, ttl) if extra is None else (mid, country, ttl, _freeze(extra))
         )
@@ -149,8 +163,8 @@ class Signer:
         mid_claim = check_mid(mid)
         token, exp = self._sign(snap, now, mid_claim, country, ttl, extra)
         if not (mid is None or type(mid) is str):
-            # Only str and None mids key the cache: an int 1 equals True and 1.0, which are not
-            # valid mids, so an int is cached under its decimal string.
+            # Only str and None mids key the cache (an int 1 would equal True and 1.0, which are
+            # not valid mids); a str subclass is keyed by what check_mid returned.
             cache_key = (mid_claim, *cache_key[1:])
         self._tokens.put(cache_key, (token, snap.signing_key, exp - (exp - now) / 4))
         return token
@@ -167,7 +181,9 @@ class Signer:
         snap = self._snapshot
         if now >= snap.select_until or self._monotonic() >= snap.refresh_due:
             snap = self._select(now)
-        return self._sign(snap, now, check_mid(mid), country, ttl, extra)[0]
+        # An alphanumeric str is a valid mid as it stands (no spaces, no control characters).
+        mid_claim = mid if type(mid) is str and mid.isalnum() else check_mid(mid)
+        return self._sign(snap, now, mid_claim, country, ttl, extra)[0]
 
     def _sign(
         self,
@@ -178,9 +194,15 @@ class Signer:
         ttl: object,
         extra: Mapping[str, Any] | None,
     ) -> tuple[str, int]:
-        country_claim = check_country(country)
-        lifetime = check_ttl(ttl)
-        extra_claims = check_extra(extra)
+        # The common valid inputs skip the checks' calls; anything else gets the full check (and
+        # its error): an upper-case assigned code, an int ttl in range, no extra claims.
+        country_claim = (
+            country
+            if country is None or (type(country) is str and country in COUNTRY_CODES)
+            else check_country(country)
+        )
+        lifetime = ttl if type(ttl) is int and 0 < ttl <= MAX_TTL else check_ttl(ttl)
+        extra_claims = None if extra is None else check_extra(extra)
         # A token never outlives its key.
         exp = int(now) + lifetime
         if exp > snap.not_after:
@@ -292,8 +314,30 @@ class Signer:
         return f"Signer({self._source.name!r})"
 
 
-def _freeze(extra: Mapping[str, Any]) -> str:
-    """A hashable cache key for extra claims (they are checked before anything is signed)."""
+# Value types whose equal values always encode to the same JSON (unlike 0.0 and -0.0).
+_FLAT_CLAIM_TYPES = frozenset({str, int, bool, type(None)})
+_by_name = itemgetter(0)
+
+
+def _freeze(extra: Mapping[str, Any]) -> tuple[tuple[str, type, object], ...] | str:
+    """A hashable cache key for extra claims; only valid claims get one (anything else raises).
+
+    The common case, a dict of str / int / bool / None values, is keyed by its sorted
+    (name, type, value) triples: no JSON encoding on a cache hit, and the type keeps 1, True and
+    1.0 apart. Anything else is checked in full and keyed by its canonical JSON.
+    """
+    if type(extra) is dict:
+        triples = []
+        for name, value in extra.items():
+            kind = type(value)
+            if type(name) is not str or not name or name in RESERVED_CLAIMS:
+                break
+            if kind not in _FLAT_CLAIM_TYPES:
+                break
+            triples.append((name, kind, value))
+        else:
+            triples.sort(key=_by_name)
+            return tuple(triples)
     check_extra(extra)
     return json.dumps(extra, sort_keys=True, separators=(",", ":"))
 
