@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from importlib.metadata import entry_points
+from typing import Any
 
 from r2jwt.errors import SourceURLError
 from r2jwt.sources.base import Document, Source, SourceURL
@@ -30,6 +30,14 @@ BUILTIN_SOURCES: dict[str, str] = {
 }
 
 log = logging.getLogger("r2jwt")
+
+
+def entry_points(*, group: str, name: str | None = None) -> Any:
+    """Installed entry points of ``group`` (named ``name``). importlib.metadata is imported
+    here, not at start-up: it costs ~20 ms and only plug-in schemes need it."""
+    from importlib.metadata import entry_points as installed
+
+    return installed(group=group) if name is None else installed(group=group, name=name)
 
 
 def open_source(source: str | Source | None = None) -> Source:
