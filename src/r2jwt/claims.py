@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_TTL",
     "MAX_TTL",
     "RESERVED_CLAIMS",
+    "check_claims",
     "check_country",
     "check_extra",
     "check_mid",
@@ -51,6 +52,21 @@ COUNTRY_CODES = frozenset(
 
 # Codes people reach for that ISO reserves but does not assign, with the assigned one.
 _HINTS = {"UK": "GB", "EL": "GR", "EU": "a member state's code", "XK": "RS"}
+
+
+def check_claims(mid: object, country: object, ttl: object) -> tuple[str | None, str | None, int]:
+    """``mid``, ``country`` and ``ttl`` checked together, as the signing paths need them.
+
+    The common valid inputs (an alphanumeric mid, an upper-case assigned code, an int ttl in
+    range) pass without a further call; anything else gets the full check and its error.
+    """
+    if not (mid is None or (type(mid) is str and mid.isalnum())):
+        mid = check_mid(mid)
+    if not (country is None or (type(country) is str and country in COUNTRY_CODES)):
+        country = check_country(country)
+    if not (type(ttl) is int and 0 < ttl <= MAX_TTL):
+        ttl = check_ttl(ttl)
+    return mid, country, ttl
 
 
 def check_ttl(ttl: object) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-from r2jwt.claims import COUNTRY_CODES, MAX_TTL, check_country, check_mid, check_ttl
+from r2jwt.claims import check_claims
 from r2jwt.errors import ConfigurationError
 from r2jwt.jws import HS256Key
 
@@ -41,16 +41,5 @@ def generate_jwt_token(
     cached = _last
     if cached is None or cached[0] != kid or cached[1] != secret:
         cached = _last = (kid, secret, HS256Key(kid, secret.encode("utf-8")))
-    # The common valid inputs skip the checks' calls (as Signer does); anything else gets the
-    # full check and its error, in the same order: ttl, mid, country.
-    ttl = expiration_seconds
-    if not (type(ttl) is int and 0 < ttl <= MAX_TTL):
-        ttl = check_ttl(ttl)
-    mid = (
-        merchant_id
-        if type(merchant_id) is str and merchant_id.isalnum()
-        else check_mid(merchant_id)
-    )
-    if not (country is None or (type(country) is str and country in COUNTRY_CODES)):
-        country = check_country(country)
+    mid, country, ttl = check_claims(merchant_id, country, expiration_seconds)
     return cached[2].sign(int(time.time()) + ttl, mid, country)

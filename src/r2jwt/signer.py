@@ -17,14 +17,10 @@ from types import TracebackType
 from typing import Any, Self
 
 from r2jwt.claims import (
-    COUNTRY_CODES,
     DEFAULT_TTL,
-    MAX_TTL,
     RESERVED_CLAIMS,
-    check_country,
+    check_claims,
     check_extra,
-    check_mid,
-    check_ttl,
 )
 from r2jwt.clock import Clock, SystemClock
 from r2jwt.errors import NoActiveKeyError
@@ -160,8 +156,8 @@ class Signer:
             return entry[0]
         self._tokens.misses += 1
 
-        mid_claim = check_mid(mid)
-        token, exp = self._sign(snap, now, mid_claim, country, ttl, extra)
+        mid_claim, country_claim, lifetime = check_claims(mid, country, ttl)
+        token, exp = self._sign(snap, now, mid_claim, country_claim, lifetime, extra)
         if not (mid is None or type(mid) is str):
             # Only str and None mids key the cache (an int 1 would equal True and 1.0, which are
             # not valid mids); a str subclass is keyed by what check_mid returned.
@@ -181,33 +177,25 @@ class Signer:
         snap = self._snapshot
         if now >= snap.select_until or self._monotonic() >= snap.refresh_due:
             snap = self._select(now)
-        # An alphanumeric str is a valid mid as it stands (no spaces, no control characters).
-        mid_claim = mid if type(mid) is str and mid.isalnum() else check_mid(mid)
-        return self._sign(snap, now, mid_claim, country, ttl, extra)[0]
+        mid_claim, country_claim, lifetime = check_claims(mid, country, ttl)
+        return self._sign(snap, now, mid_claim, country_claim, lifetime, extra)[0]
 
     def _sign(
         self,
         snap: _Snapshot,
         now: float,
         mid: str | None,
-        country: object,
-        ttl: object,
+        country: str | None,
+        lifetime: int,
         extra: Mapping[str, Any] | None,
     ) -> tuple[str, int]:
-        # The common valid inputs skip the checks' calls; anything else gets the full check (and
-        # its error): an upper-case assigned code, an int ttl in range, no extra claims.
-        country_claim = (
-            country
-            if country is None or (type(country) is str and country in COUNTRY_CODES)
-            else check_country(country)
-        )
-        lifetime = ttl if type(ttl) is int and 0 < ttl <= MAX_TTL else check_ttl(ttl)
+        """Sign checked claims (see :func:`check_claims`) with the snapshot's key."""
         extra_claims = None if extra is None else check_extra(extra)
         # A token never outlives its key.
         exp = int(now) + lifetime
         if exp > snap.not_after:
             exp = math.floor(snap.not_after)
-        token = snap.signing_key.sign(exp, mid, country_claim, extra_claims)
+        token = snap.signing_key.sign(exp, mid, country, extra_claims)
         self.minted += 1
         return token, exp
 
